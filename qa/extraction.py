@@ -1,0 +1,327 @@
+"""Stage 5: pick the sentence that best answers, then the shortest verbatim span in it.
+
+1. Sentences of the retrieved passages are scored by how much of the question's
+   IDF-weighted vocabulary they cover (plus a small prior for passage rank).
+2. The question word decides the expected answer type (多少/几 → number,
+   何时/哪一年 → time, 谁 → person, 哪里 → place, 哪家 → organisation,
+   什么 → noun phrase, 什么意思 → definition).
+3. Candidate spans of that type are taken from the best sentences; each is
+   scored by type, by how close the question's words stand to it, and by
+   whether it fills the gap left by the question word when the question is
+   laid over the sentence (``按什么作为基数`` over ``按……为基数``).
+4. The span, its sentence and offsets are returned verbatim. The confidence is
+   the best sentence's coverage; the engine abstains below a threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+from .text import normalize, sentence_spans, terms
+from .types import Document, Passage
+
+_UNIT = (
+    r"(?:万亿|亿|万|千|百)?(?:人民币|美元|港元|平方米|平方公里|公里|千米|千克|公斤|小时|分钟|万元|亿元|元|人次|个百分点|%|％|"
+    r"[个家台辆人次倍米度年月日天岁名项所座条种位件场届期批款篇部本张只头吨克秒层户间枚架艘颗粒首句字分周大])?"
+)
+_NUMBER = re.compile(
+    r"(?:\d+(?:[.,]\d+)*(?:\s?(?:[-~～至到]|—)\s?\d+(?:[.,]\d+)*)?|[零〇一二两三四五六七八九十百千万亿]{1,8}(?=[个家台辆人次倍米度年月日天岁名项所座条种位件场届期批款篇部本张只吨大万亿]))"
+    r"(?:多|余)?" + _UNIT
+)
+_TIME = re.compile(
+    r"(?:(?:公元前?)?\d{2,4}|[零〇一二三四五六七八九]{4})年(?:代|初|底|末)?(?:\d{1,2}月(?:\d{1,2}[日号])?)?|"
+    r"\d{1,2}月(?:\d{1,2}[日号])?|(?:今|去|明|前)年\d{1,2}月|[一二三四五六七八九十]{1,3}世纪(?:\d{2}年代)?|[春夏秋冬]季"
+)
+# Names: runs of CJK/Latin characters (never across function words) ending in a typical suffix.
+_NAME = r"[^\s，。、；：,.;:！？!?“”《》()（）的在于了和与及是从到被由将为对把让向等]"
+_ORG = re.compile(
+    _NAME + r"{2,30}(?:有限公司|股份公司|公司|集团|总局|局|部|委员会|委|厅|署|办公室|院|研究所|所|中心|大学|学院|学校|银行|协会|学会|联合会|组织|医院|政府|法院|基金会|俱乐部|队)"
+)
+_PLACE = re.compile(
+    _NAME + r"{1,20}(?:会展中心|中心|馆|广场|大厦|机场|港|公园|园区|园|区|市|省|县|镇|乡|村|街|路|岛|山|河|湖|海|州|国)"
+)
+_QUOTED = re.compile(r"《[^》]{1,60}》|“[^”]{1,40}”|「[^」]{1,40}」|\"[^\"]{1,40}\"")
+_PAREN = re.compile(r"[(（]([^()（）]{1,40})[)）]")
+
+# Question word patterns, most specific first.
+QUESTION_TYPES: list[tuple[str, re.Pattern]] = [
+    ("definition", re.compile(r"(?:是什么意思|什么意思|是指什么|指的是什么|指什么|全称是什么|what does .+ (?:mean|stand for))", re.I)),
+    ("time", re.compile(r"(?:哪一?年|何年|哪一?天|何时|什么时候|什么时间|哪个月|几月|几号|几日|哪一?年代|when\b|what year|which year)", re.I)),
+    ("number", re.compile(
+        r"(?:多少[个家台辆人次倍米度年元名项所座条种位件场届期批款篇部本张只吨岁天月]?|几[个家台辆人次倍米度年元名项所座条种位件场届期批款篇部本张只吨岁天月大]?|"
+        r"多[长大高远久重宽深]|百分之几|how (?:many|much|large|big|long|far|old|tall|high)|what percentage)", re.I)),
+    ("person", re.compile(r"(?:谁|哪位|什么人|何人|\bwho(?:m|se)?\b)", re.I)),
+    ("place", re.compile(r"(?:哪里|哪儿|在哪|何地|何处|什么地方|哪个(?:城市|国家|省|地区|地方)|\bwhere\b)", re.I)),
+    ("org", re.compile(r"(?:哪家(?:公司|企业|机构|单位|医院|银行)?|哪些(?:部门|单位|机构|公司|企业)|哪个(?:部门|单位|机构|公司|企业)|什么(?:部门|单位|机构|公司|企业))")),
+    ("what", re.compile(r"(?:什么|哪些|哪个|哪种|哪一?项|哪|何|\bwhat\b|\bwhich\b)", re.I)),
+]
+# Question-only words: they say what is asked, not what the answer sentence contains.
+_STOP = set(
+    "的 了 吗 呢 是 在 有 和 与 及 或 被 把 对 为 以 于 就 都 也 还 要 会 能 可 请 问 "
+    "多少 什么 哪 谁 几 何 呀 啊 么 个 些 里 儿 哪里 哪儿 哪些 哪个 哪家 哪位 哪一 哪年 什么 怎么 怎样 如何 为何 为什么 "
+    "the a an of in on at to for by is are was were do does did what which who whom whose when where how many much "
+    "and or with from as that this it its be been has have had".split()
+)
+
+
+# Confidence factor for each question word that appears nowhere in the articles.
+UNSEEN_PENALTY = 0.6
+# Characters that never start or end a content bigram.
+_FUNCTION = set("的了吗呢是么哪谁几何吧啊呀")
+
+
+@dataclass(frozen=True)
+class Span:
+    """An extracted answer: ``doc_id`` text[start:end], inside sentence [sent_start, sent_end)."""
+
+    doc_id: str
+    start: int
+    end: int
+    sent_start: int
+    sent_end: int
+    passage_rank: int
+    score: float
+    confidence: float
+
+
+def question_type(question: str) -> tuple[str | None, re.Match | None]:
+    for name, pattern in QUESTION_TYPES:
+        m = pattern.search(question)
+        if m:
+            return name, m
+    return None, None
+
+
+@lru_cache(maxsize=1)
+def _posseg():
+    import logging
+
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba.posseg
+
+
+def warm_up() -> None:
+    """Load the segmenter's dictionary now rather than on the first question."""
+    _posseg()
+
+
+def _entities(sentence: str, tags: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Offsets of jieba tokens whose POS tag starts with one of ``tags``, adjacent ones merged."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for word, flag in _posseg().cut(sentence):
+        start, pos = pos, pos + len(word)
+        if flag.startswith(tags) and len(word.strip()) >= 2:
+            if out and out[-1][1] == start:
+                out[-1] = (out[-1][0], pos)
+            else:
+                out.append((start, pos))
+    return out
+
+
+def _candidates(kind: str | None, s: str) -> list[tuple[int, int, float]]:
+    """Candidate spans (start, end, type strength 0–1) inside sentence text ``s``.
+
+    Pattern matches are strongest, POS-tagged names weaker, untyped nouns 0;
+    names joined by 、/和/及/与 also form one list candidate.
+    """
+    spans: list[tuple[int, int, float]] = []
+
+    def add(pattern: re.Pattern, group: int = 0) -> None:
+        spans.extend((m.start(group), m.end(group), 1.0) for m in pattern.finditer(s))
+
+    if kind == "number":
+        add(_NUMBER)
+    elif kind == "time":
+        add(_TIME)
+    elif kind == "person":
+        spans += [(a, b, 0.7) for a, b in _entities(s, ("nr",))]
+    elif kind == "place":
+        add(_PLACE)
+        spans += [(a, b, 0.7) for a, b in _entities(s, ("ns",))]
+    elif kind == "org":
+        add(_ORG)
+        spans += [(a, b, 0.7) for a, b in _entities(s, ("nt", "nz", "nr"))]
+    elif kind == "definition":
+        add(_PAREN, 1)
+    if kind in ("what", "org", "person", "place", "definition"):
+        add(_QUOTED)
+        spans += [(a, b, 0.0) for a, b in _entities(s, ("n", "nr", "ns", "nt", "nz", "vn", "eng"))]
+    typed = sorted({(a, b) for a, b, t in spans if t >= 0.7})
+    for i, (a, b) in enumerate(typed):  # lists: 甲局、乙局和丙局
+        end = b
+        for c, d in typed[i + 1 :]:
+            if c >= end and s[end:c] in ("、", "和", "及", "与", "以及"):
+                end = d
+            elif c >= end:
+                break
+        if end > b:
+            spans.append((a, end, 0.9))
+    return spans
+
+
+def _find_anchor(s: str, context: str, at_end: bool) -> list[tuple[int, int]]:
+    """Every place in ``s`` of the longest piece (≥2 chars) of ``context``, taken at the end (left
+    context) or start (right context) of ``context``, skipping up to 3 characters ``s`` lacks."""
+    for skip in range(0, min(4, len(context))):
+        piece = context[: len(context) - skip] if at_end else context[skip:]
+        for n in range(min(len(piece), 12), 1, -1):
+            part = piece[-n:] if at_end else piece[:n]
+            found = [(m.start(), m.start() + n) for m in re.finditer(re.escape(part), s)]
+            if found:
+                return found
+    return []
+
+
+def _gaps(question: str, slot: re.Match, s: str) -> list[tuple[int, int]]:
+    """Lay the question over sentence ``s``: the text between the anchors around the question word."""
+    left = question[: slot.start()].strip().rstrip("的是了要为")
+    right = question[slot.end() :].strip().lstrip("的是").rstrip("？?。！!")
+    if not right and question[: slot.start()].rstrip().endswith("的是"):
+        # "…的是哪家企业": the answer is the subject, before what the question says of it.
+        left, right = "", left
+    lefts = _find_anchor(s, left, True) if left else []
+    rights = _find_anchor(s, right, False) if right else []
+    gaps = []
+    for la in lefts:
+        after = [r for r in rights if r[0] >= la[1]]
+        gaps.append((la[1], after[0][0] if after else _clause_end(s, la[1])))
+    if not lefts:
+        gaps = [(_clause_start(s, ra[0]), ra[0]) for ra in rights]
+    return [(a, b) for a, b in gaps if 0 < b - a <= 60]
+
+
+def _clause_start(s: str, end: int) -> int:
+    cut = max(s.rfind(ch, 0, end) for ch in "，。；：,;:“”")
+    return cut + 1
+
+
+def _clause_end(s: str, start: int) -> int:
+    ends = [i for i in (s.find(ch, start) for ch in "，。；：,;:！？") if i >= 0]
+    return min(ends) if ends else len(s)
+
+
+def _trim(s: str, a: int, b: int) -> tuple[int, int]:
+    """Strip whitespace and framing punctuation/particles from a span."""
+    while a < b and (s[a].isspace() or s[a] in "，。、；：,.;:的是了在由从”’」』)）"):
+        a += 1
+    while b > a and (s[b - 1].isspace() or s[b - 1] in "，。、；：,.;:的了“‘「『(（"):
+        b -= 1
+    return a, b
+
+
+class Extractor:
+    """Chooses the answering sentence and span among retrieved passages."""
+
+    def __init__(self, idf: Callable[[str], float], seen: Callable[[str], bool], n_passages: int = 5, n_sentences: int = 3) -> None:
+        self.idf = idf
+        self.seen = seen
+        self.n_passages = n_passages
+        self.n_sentences = n_sentences
+
+    def question_terms(self, question: str) -> dict[str, float]:
+        """Content terms of the question with IDF weights.
+
+        The question word and bigrams across function characters are dropped;
+        a bigram never seen in the articles counts less than an unseen character
+        or word (most such bigrams straddle two words).
+        """
+        kind, slot = question_type(normalize(question))
+        if slot:
+            question = question[: slot.start()] + " " + question[slot.end() :]
+        out = {}
+        for t in terms(question):
+            if t in _STOP or any(ch in _FUNCTION for ch in t):
+                continue
+            w = self.idf(t)
+            if len(t) == 2 and "\u3400" <= t[0] and not self.seen(t):
+                w *= 0.3
+            out[t] = w * (0.5 if len(t) == 1 and "\u3400" <= t else 1.0)
+        return out
+
+    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+        qterms = self.question_terms(question)
+        total = sum(qterms.values())
+        if not passages or total <= 0:
+            return None
+        nq = normalize(question)
+        kind, slot = question_type(nq)
+        top_score = passages[0].score or 1.0
+        scored = []
+        for p in passages[: self.n_passages]:
+            text = documents[p.chunk.doc_id].text
+            prev: set[str] = set()
+            for a, b in sentence_spans(text, p.chunk.start, p.chunk.end):
+                here = set(terms(text[a:b]))
+                # A term only in the previous sentence counts half: "它"/"该企业" refer back.
+                cover = sum(w * (1.0 if t in here else 0.5 if t in prev else 0.0) for t, w in qterms.items()) / total
+                scored.append((cover + 0.1 * p.score / top_score, cover, p, a, b))
+                prev = here
+        scored.sort(key=lambda x: -x[0])
+        # Words the articles never use at all (a character, a Latin word) mean the question
+        # is about something they do not cover: each one lowers the confidence.
+        unseen = sum(1 for t in qterms if not self.seen(t) and (len(t) == 1 or t[0] < "\u3400"))
+        best: tuple[float, Span] | None = None
+        for score, cover, p, a, b in scored[: self.n_sentences]:
+            text = documents[p.chunk.doc_id].text
+            span = self._best_span(nq, kind, slot, qterms, total, text[a:b])
+            cand_score, (sa, sb) = span if span else (0.0, _trim(text[a:b], 0, b - a))
+            total_score = score + cand_score
+            if best is None or total_score > best[0]:
+                conf = cover * (1.0 if span or kind is None else 0.85) * UNSEEN_PENALTY**unseen
+                best = (total_score, Span(p.chunk.doc_id, a + sa, a + sb, a, b, p.rank, total_score, conf))
+        return best[1] if best else None
+
+    def _best_span(self, nq: str, kind: str | None, slot: re.Match | None, qterms: dict[str, float], total: float, s: str):
+        """Best (score, (start, end)) candidate inside sentence ``s``, or None."""
+        if kind is None:
+            return None
+        ns = normalize(s)
+        cands = _candidates(kind, s)
+        gaps = _gaps(nq, slot, ns) if slot and kind != "definition" else []
+        for ga, gb in gaps:
+            ga, gb = _trim(s, ga, gb)
+            if gb <= ga:
+                continue
+            typed_inside = any(ga <= a and b <= gb and t >= 0.7 for a, b, t in cands)
+            if kind in ("what", "org", "person", "place") and not typed_inside:
+                # A name the tagger did not know: the first noun of the gap, else the whole gap.
+                first = next((t for t in _entities(s[ga:gb], ("n", "nr", "nz", "nt", "ns", "eng"))[:1] if t[0] == 0), None)
+                if first and kind != "what":
+                    cands.append((ga + first[0], ga + first[1], 0.8))
+                cands.append((ga, gb, 0.8 if kind == "what" or not first else 0.4))
+            else:
+                cands.append((ga, gb, 0.0))
+        # Which side of the question word each term stood on: the answer should stand the same way.
+        before = {t for t in qterms if slot is not None and nq.find(t) != -1 and nq.find(t) < slot.start()}
+        positions = [(m.start(), m.end(), w, t in before) for t, w in qterms.items() for m in re.finditer(re.escape(t), ns)]
+        plural = slot is not None and ("些" in slot.group() or "哪几" in slot.group())
+        best = None
+        for a, b, strength in cands:
+            a, b = _trim(s, a, b)
+            if b <= a:
+                continue
+            text = ns[a:b]
+            inside = sum(len(t) for t in qterms if len(t) > 1 and t in text)
+            if len(text) <= 1 or text in nq or inside >= len(text) * 0.6:
+                continue  # an answer does not repeat the question
+            near = 0.0
+            for pa, pb, w, was_before in positions:
+                if pb <= a:
+                    near += w * math.exp(-(a - pb) / 8.0) * (1.0 if was_before else 0.5)
+                elif pa >= b:
+                    near += w * math.exp(-(pa - b) / 8.0) * (0.5 if was_before else 1.0)
+            in_gap = any(ga - 1 <= a and b <= gb + 1 for ga, gb in gaps)
+            listed = plural and ("、" in text or "和" in text)
+            score = 0.6 * strength + 0.5 * near / total + (0.5 if in_gap else 0.0) + (0.3 if listed else 0.0) - 0.004 * (b - a)
+            if best is None or score > best[0]:
+                best = (score, (a, b))
+        return best

@@ -1,0 +1,221 @@
+"""Stage 3b: the on-disk index: FAISS vectors, chunk and document metadata, a manifest.
+
+Layout of an index folder::
+
+    index/
+      CURRENT            name of the complete version in use (replaced atomically)
+      v-<time>-<pid>/    one complete version
+        manifest.json    format, model, chunker, corpus fingerprint, file checksums
+        documents.jsonl  the articles (text, title, sections)
+        chunks.jsonl     chunk metadata and text, row i ↔ vector i
+        vectors.npy      float32 embeddings (reused for incremental rebuilds)
+        vectors.faiss    the FAISS inner-product index
+
+A version is written in full, flushed, and only then named in ``CURRENT``, so
+a crash at any point leaves the previous version usable. Every file is
+checked against the manifest's SHA-256 on load. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .types import Chunk, Document, Section
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+FILES = ("documents.jsonl", "chunks.jsonl", "vectors.npy", "vectors.faiss")
+# Exact search below this many vectors; HNSW above (see bench/ for the measurements behind it).
+HNSW_FROM = 50_000
+
+
+class IndexCorrupt(RuntimeError):
+    """The index is missing, unreadable or corrupted."""
+
+
+def doc_hash(doc: Document) -> str:
+    payload = json.dumps([doc.title, doc.text, [asdict(s) for s in doc.sections]], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def corpus_fingerprint(docs: list[Document]) -> str:
+    h = hashlib.sha256()
+    for d in sorted(docs, key=lambda d: d.doc_id):
+        h.update(f"{d.doc_id}\0{doc_hash(d)}\n".encode())
+    return h.hexdigest()
+
+
+def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
+    """Exact inner-product search for small collections, HNSW for large ones."""
+    dim = vectors.shape[1]
+    if len(vectors) >= HNSW_FROM:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 64
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+@dataclass
+class StoredIndex:
+    """A loaded index version: documents, chunks, their vectors and the FAISS index."""
+
+    manifest: dict
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    faiss_index: faiss.Index
+
+    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, len(self.chunks)))
+        if not self.chunks:
+            n = len(query_vectors)
+            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path):
+    """Exclusive lock so two processes never build into one folder at once."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray) -> StoredIndex:
+    """Write a new complete version and switch ``CURRENT`` to it; old versions are removed."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    tmp = index_dir / f".tmp-{version}"
+    tmp.mkdir()
+    try:
+        _write_jsonl(tmp / "documents.jsonl", ({"doc_id": d.doc_id, "title": d.title, "text": d.text, "source": d.source,
+                                                "sections": [asdict(s) for s in d.sections]} for d in documents))
+        _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+        index = make_faiss_index(vectors)
+        faiss.write_index(index, str(tmp / "vectors.faiss"))
+        manifest = dict(manifest, format_version=FORMAT_VERSION, n_chunks=len(chunks), index_type=type(index).__name__,
+                        files={name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size} for name in FILES})
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        for name in (*FILES, "manifest.json"):
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        os.rename(tmp, index_dir / version)
+        _fsync_dir(index_dir)
+        pointer = index_dir / f".CURRENT-{version}"
+        pointer.write_text(version + "\n")
+        with open(pointer, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(pointer, index_dir / "CURRENT")
+        _fsync_dir(index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _remove_old(index_dir, keep=version)
+    return StoredIndex(manifest, {d.doc_id: d for d in documents}, list(chunks), vectors, index)
+
+
+def _remove_old(index_dir: Path, keep: str) -> None:
+    for p in index_dir.iterdir():
+        if p.name != keep and (p.name.startswith("v-") or p.name.startswith(".tmp-")) and p.is_dir():
+            # A version another process is still reading stays readable: its files are open.
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def current_version(index_dir: Path) -> Path | None:
+    pointer = Path(index_dir) / "CURRENT"
+    if not pointer.exists():
+        return None
+    name = pointer.read_text().strip()
+    if not name.startswith("v-") or "/" in name:
+        raise IndexCorrupt(f"{pointer} is damaged ({name!r}); delete {index_dir} and rebuild with `python -m qa build`")
+    return Path(index_dir) / name
+
+
+def read_manifest(index_dir: Path) -> dict | None:
+    """The manifest of the current version, or None when there is no index yet."""
+    version = current_version(index_dir)
+    if version is None:
+        return None
+    try:
+        return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index manifest in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
+
+
+def load(index_dir: Path) -> StoredIndex:
+    """Load and verify the current version; raises ``IndexCorrupt`` with advice on any damage."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        raise IndexCorrupt(f"no index in {index_dir}; build one with `python -m qa build`")
+    version = current_version(index_dir)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(f"index in {version} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}; rebuild it")
+    for name in FILES:
+        path = version / name
+        expected = manifest.get("files", {}).get(name, {})
+        if not path.exists():
+            raise IndexCorrupt(f"index file {path} is missing; rebuild with `python -m qa build`")
+        if path.stat().st_size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
+            raise IndexCorrupt(f"index file {path} is truncated or corrupted (checksum mismatch); rebuild with `python -m qa build`")
+    try:
+        documents = {}
+        for line in (version / "documents.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            sections = tuple(Section(**s) for s in row.pop("sections"))
+            documents[row["doc_id"]] = Document(sections=sections, **row)
+        chunks = [Chunk(**json.loads(line)) for line in (version / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        vectors = np.load(version / "vectors.npy", allow_pickle=False)
+        index = faiss.read_index(str(version / "vectors.faiss"))
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise IndexCorrupt(f"index in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
+    if len(chunks) != len(vectors) or index.ntotal != len(chunks):
+        raise IndexCorrupt(f"index in {version} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, {index.ntotal} indexed)")
+    return StoredIndex(manifest, documents, chunks, vectors, index)

@@ -1,0 +1,65 @@
+"""Chinese-aware text helpers shared by the stages: sentences and lexical terms."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# A sentence ends at one of these, plus any closing quotes or brackets that follow.
+_SENTENCE_END = re.compile(r"(?:[。！？；!?;]+|…{1,2}|\.{3,})[”’」』）)】\"']*|\n+")
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TERM = re.compile(rf"[{_CJK}]+|[0-9]+(?:\.[0-9]+)?|[a-z]+(?:'[a-z]+)?", re.IGNORECASE)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences in ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        spans.append((pos, m.end()))
+        pos = m.end()
+    spans.append((pos, end))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.append((s, e))
+    return out
+
+
+def normalize(text: str) -> str:
+    """Per-character NFKC (full-width → half-width) and lower case.
+
+    Length-preserving, so offsets into the normalised text are offsets into the
+    original: a character whose folded form is not one character is kept.
+    """
+    out = []
+    for ch in text:
+        folded = unicodedata.normalize("NFKC", ch).lower() if ord(ch) > 127 else ch.lower()
+        out.append(folded if len(folded) == 1 else ch)
+    return "".join(out)
+
+
+def terms(text: str) -> list[str]:
+    """Lexical terms: CJK characters and character bigrams, numbers, Latin words.
+
+    Unigrams give recall, bigrams approximate Chinese words without a dictionary,
+    so the same function works for Simplified and Traditional text.
+    """
+    out: list[str] = []
+    for m in _TERM.finditer(normalize(text)):
+        run = m.group()
+        if "\u3400" <= run[0]:
+            out.extend(run)
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            out.append(run)
+    return out
+
+
+def is_cjk(ch: str) -> bool:
+    return bool(re.match(rf"[{_CJK}]", ch))
