@@ -168,7 +168,10 @@ class QA:
         question = clean_question(question)
         if not isinstance(k, int) or not 1 <= k <= 50:
             raise ValueError("k must be an integer from 1 to 50")
-        passages = self.retriever.retrieve(question, k)
+        return self.answer(question, self.retriever.retrieve(question, k))
+
+    def answer(self, question: str, passages: list) -> Answer:
+        """Extract the answer to a cleaned ``question`` from already retrieved ``passages``."""
         span = self.extractor.extract(question, passages, self.store.documents)
         if span is None or span.confidence < self.threshold:
             return Answer(question, "", False, span.confidence if span else 0.0, [], passages)

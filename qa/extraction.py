@@ -68,8 +68,9 @@ _STOP = set(
 )
 
 
-# Confidence factor for each question word that appears nowhere in the articles.
+# Confidence factor for each question word (Latin) or character (CJK) that appears nowhere in the articles.
 UNSEEN_PENALTY = 0.6
+UNSEEN_CHAR_PENALTY = 0.75
 # Characters that never start or end a content bigram.
 _FUNCTION = set("的了吗呢是么哪谁几何吧啊呀")
 
@@ -268,7 +269,10 @@ class Extractor:
         scored.sort(key=lambda x: -x[0])
         # Words the articles never use at all (a character, a Latin word) mean the question
         # is about something they do not cover: each one lowers the confidence.
-        unseen = sum(1 for t in qterms if not self.seen(t) and (len(t) == 1 or t[0] < "\u3400"))
+        penalty = 1.0
+        for t in qterms:
+            if not self.seen(t) and (len(t) == 1 or t[0] < "\u3400"):
+                penalty *= UNSEEN_PENALTY if t[0] < "\u3400" else UNSEEN_CHAR_PENALTY
         best: tuple[float, Span] | None = None
         for score, cover, p, a, b in scored[: self.n_sentences]:
             text = documents[p.chunk.doc_id].text
@@ -276,7 +280,7 @@ class Extractor:
             cand_score, (sa, sb) = span if span else (0.0, _trim(text[a:b], 0, b - a))
             total_score = score + cand_score
             if best is None or total_score > best[0]:
-                conf = cover * (1.0 if span or kind is None else 0.85) * UNSEEN_PENALTY**unseen
+                conf = cover * (1.0 if span or kind is None else 0.85) * penalty
                 best = (total_score, Span(p.chunk.doc_id, a + sa, a + sb, a, b, p.rank, total_score, conf))
         return best[1] if best else None
 

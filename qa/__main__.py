@@ -1,0 +1,98 @@
+"""Command line: ``python -m qa ask "问题"``, ``python -m qa build``, ``python -m qa eval DATA``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import config
+
+
+def _engine(args):
+    from .engine import QA
+
+    return QA.open(args.seeds, args.index, args.model)
+
+
+def cmd_ask(args) -> int:
+    engine = _engine(args)
+    answer = engine.ask(" ".join(args.question), k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    if answer.answerable:
+        print(f"答案: {answer.answer}  (confidence {answer.score:.2f})")
+        for c in answer.citations:
+            where = " › ".join(x for x in (c.title, c.section) if x)
+            print(f"[{c.n}] {where} [{c.doc_id} {c.start}:{c.end}]\n    {c.context}")
+    else:
+        print(f"资料中未找到明确答案 (no answer in the articles; confidence {answer.score:.2f}). Closest passages:")
+        for p in answer.passages[:3]:
+            print(f"  - {p.title} › {p.chunk.section or '导语'}: {p.chunk.text[:80]}…")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .engine import QA
+
+    engine = QA.build(args.seeds, args.index, args.model)
+    m = engine.store.manifest
+    print(f"indexed {len(engine.store.documents)} articles, {m['n_chunks']} chunks with {m['model']['name']} "
+          f"({m['reembedded_chunks']} embedded) into {args.index}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import main as eval_main
+
+    return eval_main(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m qa", description="Cited extractive QA over Chinese articles.")
+    ap.add_argument("--seeds", type=Path, default=config.seeds_dir(), help="folder of articles (default: %(default)s, or $QA_SEEDS)")
+    ap.add_argument("--index", type=Path, default=config.index_dir(), help="index folder (default: %(default)s, or $QA_INDEX)")
+    ap.add_argument("--model", default=None, help="embedding model: preset, folder or hub id (default: $QA_MODEL or zh-static)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = ap.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("ask", help="answer a question")
+    a.add_argument("question", nargs="+")
+    a.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
+    a.add_argument("--json", action="store_true", help="print the full answer object as JSON")
+    a.set_defaults(func=cmd_ask)
+    b = sub.add_parser("build", help="(re)build the index from the articles")
+    b.set_defaults(func=cmd_build)
+    e = sub.add_parser("eval", help="evaluate on a SQuAD-format JSON or a seed-style JSONL file")
+    e.add_argument("data", type=Path)
+    e.add_argument("--retriever", choices=["hybrid", "dense", "lexical"], default="hybrid")
+    e.add_argument("-k", "--k", type=int, default=5, dest="k")
+    e.add_argument("--limit", type=int, default=None, help="at most this many questions")
+    e.add_argument("--split", choices=["all", "train", "heldout"], default="all", help="SQuAD files: which articles")
+    e.add_argument("--predictions-out", type=Path, default=None)
+    e.add_argument("--report", type=Path, default=None)
+    e.set_defaults(func=cmd_eval)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .articles import ArticleError
+    from .embedding import ModelError
+    from .index import IndexCorrupt
+
+    try:
+        return args.func(args)
+    except (ArticleError, ModelError, IndexCorrupt) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # bad input, e.g. an empty question
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

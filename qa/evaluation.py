@@ -1,0 +1,239 @@
+"""``python -m qa eval``: retrieval and answer quality, latency and memory on a QA set.
+
+SQuAD-format files (CMRC 2018, DRCD, XQuAD) are evaluated open-retrieval: a
+temporary in-memory index over all the file's paragraphs (``index/`` is never
+touched), every question asked against the whole pool. JSONL files in the
+format of ``seed_qa_dev.jsonl`` are asked against the default seed index.
+
+Answer metrics follow the CMRC 2018 evaluation script: lower-case, drop the
+official punctuation list, CJK characters are single tokens and other runs are
+word tokens; F1 uses the longest common contiguous token run; EM and F1 take the
+maximum over the gold answers; a missing prediction scores 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import squad
+from .types import Document, Passage, Section
+
+log = logging.getLogger(__name__)
+
+# The official CMRC 2018 punctuation list ("……" is listed there but, being two characters, never matches one).
+CMRC_PUNCT = set("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
+_CJK = re.compile(r"[\u4e00-\u9fa5]")
+_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def cmrc_tokens(text: str, drop_punct: bool = True) -> list[str]:
+    """CMRC 2018 mixed segmentation: each CJK character one token, other runs word tokens."""
+    out: list[str] = []
+    run = ""
+    for ch in str(text).lower().strip():
+        if drop_punct and ch in CMRC_PUNCT:
+            continue
+        if _CJK.match(ch) or ch in CMRC_PUNCT:
+            out.extend(_WORD.findall(run))
+            run = ""
+            out.append(ch)
+        else:
+            run += ch
+    out.extend(_WORD.findall(run))
+    return out
+
+
+def _lcs_len(a: list[str], b: list[str]) -> int:
+    """Length of the longest common contiguous run of tokens."""
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def f1_score(prediction: str, answers: list[str]) -> float:
+    if not prediction or not answers:
+        return 0.0
+    pred = cmrc_tokens(prediction)
+    scores = []
+    for ans in answers:
+        gold = cmrc_tokens(ans)
+        lcs = _lcs_len(gold, pred)
+        if lcs == 0:
+            scores.append(0.0)
+            continue
+        p, r = lcs / len(pred), lcs / len(gold)
+        scores.append(2 * p * r / (p + r))
+    return max(scores)
+
+
+def exact_match(prediction: str, answers: list[str]) -> float:
+    if not prediction:
+        return 0.0
+    strip = lambda s: "".join(ch for ch in str(s).lower().strip() if ch not in CMRC_PUNCT)  # noqa: E731
+    return float(any(strip(prediction) == strip(a) for a in answers))
+
+
+@dataclass
+class Item:
+    qid: str
+    question: str
+    answers: list[str]
+    gold: str | None  # gold doc_id (SQuAD) or article title (JSONL); None when unanswerable
+    answerable: bool = True
+
+
+@dataclass
+class Report:
+    n: int = 0
+    metrics: dict = field(default_factory=dict)
+    predictions: dict = field(default_factory=dict)
+
+
+def _items_squad(paragraphs: list[squad.Paragraph]) -> list[Item]:
+    return [Item(q.qid, q.text, list(q.answers), p.pid) for p in paragraphs for q in p.questions]
+
+
+def _items_jsonl(path: Path) -> list[Item]:
+    items = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if line.strip():
+            r = json.loads(line)
+            items.append(Item(str(r.get("id", i)), r["question"], list(r.get("answers", [])), r.get("article"), bool(r.get("answerable", True))))
+    return items
+
+
+def documents_from_squad(paragraphs: list[squad.Paragraph]) -> list[Document]:
+    return [Document(p.pid, p.title, p.context, (Section("", 0, len(p.context)),), "squad") for p in paragraphs]
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> Report:
+    """Ask every item; score retrieval (gold by ``doc_id`` or article ``title``), answers, abstention, latency."""
+    ranks, latencies = [], []
+    em, f1, em_forced, f1_forced, reader_em, reader_f1 = [], [], [], [], [], []
+    abstain_tp = abstain_fp = abstain_fn = 0
+    preds = {}
+    by_doc: dict[str, list] = {}
+    for c in engine.store.chunks:
+        by_doc.setdefault(c.doc_id, []).append(c)
+    for it in items:
+        t0 = time.perf_counter()
+        question = it.question.strip() or "?"
+        passages = engine.retriever.retrieve(question, max(k, 10))
+        ans = engine.answer(question, passages[:k])
+        latencies.append(time.perf_counter() - t0)
+        preds[it.qid] = ans.answer
+        docs = [p.chunk.doc_id if gold_by == "doc_id" else p.title for p in passages]
+        distinct = list(dict.fromkeys(docs))
+        if it.answerable:
+            ranks.append(distinct.index(it.gold) + 1 if it.gold in distinct else None)
+            em.append(exact_match(ans.answer, it.answers))
+            f1.append(f1_score(ans.answer, it.answers))
+            span = engine.extractor.extract(question, passages[:k], engine.store.documents)
+            forced = engine.document(span.doc_id).text[span.start : span.end] if span else ""
+            em_forced.append(exact_match(forced, it.answers))
+            f1_forced.append(f1_score(forced, it.answers))
+            if gold_by == "doc_id" and it.gold in by_doc:  # the reader alone, given the gold paragraph
+                gold_passages = [Passage(c, engine.document(c.doc_id).title, i + 1, 1.0) for i, c in enumerate(by_doc[it.gold])]
+                span = engine.extractor.extract(question, gold_passages, engine.store.documents)
+                pred = engine.document(span.doc_id).text[span.start : span.end] if span else ""
+                reader_em.append(exact_match(pred, it.answers))
+                reader_f1.append(f1_score(pred, it.answers))
+        else:
+            abstain_tp += not ans.answerable
+            abstain_fn += ans.answerable
+        if it.answerable and not ans.answerable:
+            abstain_fp += 1
+    found = [r for r in ranks]
+    m = {
+        "questions": len(items),
+        "answerable": len(ranks),
+        "recall@1": _mean([r is not None and r <= 1 for r in found]),
+        "recall@5": _mean([r is not None and r <= 5 for r in found]),
+        "recall@10": _mean([r is not None and r <= 10 for r in found]),
+        "mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in found]),
+        "em": 100 * _mean(em),
+        "f1": 100 * _mean(f1),
+        "em_no_abstain": 100 * _mean(em_forced),
+        "f1_no_abstain": 100 * _mean(f1_forced),
+        "latency_p50_ms": 1000 * _pct(latencies, 50),
+        "latency_p95_ms": 1000 * _pct(latencies, 95),
+    }
+    if reader_em:
+        m["reader_em"] = 100 * _mean(reader_em)
+        m["reader_f1"] = 100 * _mean(reader_f1)
+    unanswerable = len(items) - len(ranks)
+    if unanswerable:
+        m["abstain_precision"] = abstain_tp / (abstain_tp + abstain_fp) if abstain_tp + abstain_fp else 0.0
+        m["abstain_recall"] = abstain_tp / unanswerable
+    return Report(len(items), m, preds)
+
+
+def _mean(xs) -> float:
+    xs = list(xs)
+    return float(np.mean(xs)) if xs else 0.0
+
+
+def is_squad(path: Path) -> bool:
+    return path.suffix.lower() == ".json"
+
+
+def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model: str | None = None) -> dict:
+    """Evaluate ``data``; returns the report dict (also used by bench/)."""
+    from . import config
+    from .engine import QA
+
+    t0 = time.perf_counter()
+    if is_squad(data):
+        paragraphs = squad.split(squad.load(data), split)
+        engine = QA.build(documents_from_squad(paragraphs), None, model, mode=retriever)
+        items, gold_by = _items_squad(paragraphs), "doc_id"
+        setting = f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)"
+    else:
+        engine = QA.open(config.seeds_dir(), config.index_dir(), model, mode=retriever)
+        items, gold_by = _items_jsonl(data), "title"
+        setting = f"default seed index ({len(engine.store.documents)} articles)"
+    build_s = time.perf_counter() - t0
+    if limit:
+        items = items[:limit]
+    report = evaluate(engine, items, k, gold_by)
+    report.metrics.update(index_build_s=build_s, chunks=len(engine.store.chunks),
+                          peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"data": str(data), "setting": setting, "retriever": retriever, "k": k, "model": engine.embedder.name,
+            "metrics": report.metrics, "predictions": report.predictions}
+
+
+def format_table(result: dict) -> str:
+    rows = [f"{name:>18}  {value:.4g}" if isinstance(value, float) else f"{name:>18}  {value}" for name, value in result["metrics"].items()]
+    head = f"{result['data']} — {result['setting']}, retriever={result['retriever']}, k={result['k']}, model={result['model']}"
+    return "\n".join([head, *rows])
+
+
+def main(args) -> int:
+    if not args.data.exists():
+        raise ValueError(f"no such evaluation file: {args.data}")
+    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model)
+    print(format_table(result))
+    if args.predictions_out:
+        args.predictions_out.write_text(json.dumps(result["predictions"], ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.report:
+        args.report.write_text(json.dumps({k: v for k, v in result.items() if k != "predictions"}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
