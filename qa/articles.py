@@ -7,9 +7,9 @@ skipped with a warning that names them.
 
 A newspaper page often holds a feature (one ``#`` title, ``##`` sections)
 followed by short briefs that also use ``##`` headings. When a file has a
-single ``#`` title, a ``##`` block that shares little vocabulary with the
-feature's title and lead starts a new article, and so does every block after
-it; a line of ``---`` always starts a new article.
+single ``#`` title, a ``##`` block (of 100+ characters) that shares little
+vocabulary with the feature's title and lead starts a new article, and so does
+every block after it; a line of ``---`` always starts a new article.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # Below this cosine similarity to the feature's title and lead, a ``##`` block is a new article.
 SECTION_SIMILARITY = 0.25
+# Shorter texts than this give no reliable similarity: such ``##`` blocks stay sections.
+MIN_JUDGE_CHARS = 100
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
@@ -138,6 +140,13 @@ def _similarity(a: str, b: str) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
+def _looks_separate(lead: str, b: _Block) -> bool:
+    """A ``##`` block is its own article when both texts are long enough to judge and share little."""
+    if len(lead) < MIN_JUDGE_CHARS or len(b.body) < MIN_JUDGE_CHARS:
+        return False
+    return _similarity(lead, f"{b.heading}\n{b.body}") < SECTION_SIMILARITY
+
+
 def _group(blocks: list[_Block]) -> list[list[_Block]]:
     """Group blocks into articles (see the module docstring for the rules)."""
     one_title = sum(b.level == 1 for b in blocks) <= 1
@@ -151,7 +160,7 @@ def _group(blocks: list[_Block]) -> list[list[_Block]]:
         elif b.level == 1:
             new = not kicker
         elif b.level >= 2 and one_title:
-            new = briefs or not lead or _similarity(lead, f"{b.heading}\n{b.body}") < SECTION_SIMILARITY
+            new = briefs or not lead or _looks_separate(lead, b)
             briefs = briefs or (new and bool(lead))
         else:
             new = False

@@ -129,7 +129,7 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
     """Ask every item; score retrieval (gold by ``doc_id`` or article ``title``), answers, abstention, latency."""
     ranks, latencies = [], []
     em, f1, em_forced, f1_forced, reader_em, reader_f1 = [], [], [], [], [], []
-    abstain_tp = abstain_fp = abstain_fn = 0
+    abstain_tp = abstain_fp = 0
     preds = {}
     by_doc: dict[str, list] = {}
     for c in engine.store.chunks:
@@ -159,10 +159,9 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
                 reader_f1.append(f1_score(pred, it.answers))
         else:
             abstain_tp += not ans.answerable
-            abstain_fn += ans.answerable
         if it.answerable and not ans.answerable:
             abstain_fp += 1
-    found = [r for r in ranks]
+    found = ranks
     m = {
         "questions": len(items),
         "answerable": len(ranks),
@@ -196,7 +195,8 @@ def is_squad(path: Path) -> bool:
     return path.suffix.lower() == ".json"
 
 
-def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model: str | None = None) -> dict:
+def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model: str | None = None,
+        seeds: Path | None = None, index: Path | None = None) -> dict:
     """Evaluate ``data``; returns the report dict (also used by bench/)."""
     from . import config
     from .engine import QA
@@ -208,7 +208,7 @@ def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = N
         items, gold_by = _items_squad(paragraphs), "doc_id"
         setting = f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)"
     else:
-        engine = QA.open(config.seeds_dir(), config.index_dir(), model, mode=retriever)
+        engine = QA.open(seeds or config.seeds_dir(), index or config.index_dir(), model, mode=retriever)
         items, gold_by = _items_jsonl(data), "title"
         setting = f"default seed index ({len(engine.store.documents)} articles)"
     build_s = time.perf_counter() - t0
@@ -230,7 +230,7 @@ def format_table(result: dict) -> str:
 def main(args) -> int:
     if not args.data.exists():
         raise ValueError(f"no such evaluation file: {args.data}")
-    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model)
+    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model, args.seeds, args.index)
     print(format_table(result))
     if args.predictions_out:
         args.predictions_out.write_text(json.dumps(result["predictions"], ensure_ascii=False, indent=1), encoding="utf-8")

@@ -1,0 +1,38 @@
+# The two set-up commands: `make app` (install, then run the chat page) and `make test` (install, then run every test).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Pinned: on this project's machines this is a local CPU build; an unpinned torch pulls GBs of CUDA packages.
+TORCH ?= torch==2.13.0
+
+.PHONY: app test install install-test browser bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e .
+
+install-test: install
+	$(BIN)/pip install --quiet -e '.[test]'
+
+# Debian's Chromium and CJK fonts for the browser tests (Playwright cannot download browsers offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium is not installed: sudo apt-get install chromium fonts-noto-cjk (browser tests will be skipped)"; fi; }
+
+app: install
+	$(BIN)/python app.py
+
+test: install-test browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) index/v-* index/CURRENT index/.lock .pytest_cache tests/artifacts

@@ -1,0 +1,43 @@
+"""The bundled model and the model presets, with real sentence-transformers models."""
+
+import numpy as np
+import pytest
+
+from qa.embedding import PRESETS, Embedder, ModelError, resolve
+
+
+@pytest.fixture(scope="module")
+def zh():
+    return Embedder(resolve("zh-static"))
+
+
+def test_default_is_the_bundled_offline_model(monkeypatch):
+    monkeypatch.delenv("QA_MODEL", raising=False)
+    assert resolve(None).name == "zh-static"
+    monkeypatch.setenv("QA_MODEL", "minilm")
+    assert resolve(None).name == "minilm"
+
+
+def test_bundled_model_understands_chinese(zh):
+    q = zh.encode_queries(["深圳人工智能产业有多大？"])[0]
+    docs = zh.encode_passages(["2024年，深圳人工智能产业规模突破3600亿元。", "补缴后中断期间的医保待遇可追溯享受。"])
+    assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    assert q @ docs[0] > q @ docs[1]
+    assert zh.max_seq_length is None and zh.fits("很长" * 10000)
+
+
+def test_presets_and_prefixes():
+    assert PRESETS["bge-small-zh"].path == "BAAI/bge-small-zh-v1.5"
+    assert PRESETS["bge-small-zh"].query_prefix.startswith("为这个句子")
+    e5 = resolve("intfloat/multilingual-e5-base")
+    assert (e5.query_prefix, e5.passage_prefix) == ("query: ", "passage: ")
+
+
+def test_minilm_checks_its_sequence_limit():
+    m = Embedder(resolve("minilm"))
+    assert m.max_seq_length and m.fits("短句") and not m.fits("word " * 2000)
+
+
+def test_unavailable_model_is_a_clear_error():
+    with pytest.raises(ModelError, match="cannot load embedding model"):
+        Embedder(resolve("no-such-org/no-such-model"))
