@@ -64,17 +64,18 @@ class QA:
 
     # ----- construction -------------------------------------------------------------------------
     @classmethod
-    def build(cls, source: str | Path | list[Document], index_dir: str | Path | None = None, model: str | None = None,
+    def build(cls, source: str | Path | list[Document], index_dir: str | Path | None = None, model: str | Embedder | None = None,
               chunker: Chunker | None = None, mode: Mode = "hybrid") -> QA:
         """Index ``source`` (a folder/file of articles or a list of documents).
 
         With ``index_dir`` the index is written there (atomically), reusing the
         vectors of unchanged articles from the previous index built with the same
-        model and chunker; without it the index lives in memory only.
+        model and chunker; without it the index lives in memory only. ``model`` may be
+        an already loaded ``Embedder`` (shared, e.g. by per-user collections).
         """
         t0 = time.perf_counter()
         docs = list(source) if isinstance(source, (list, tuple)) else load_documents(source)
-        embedder = Embedder(resolve(model))
+        embedder = model if isinstance(model, Embedder) else Embedder(resolve(model))
         chunker = chunker or Chunker()
         chunker = Chunker(chunker.max_tokens, chunker.overlap, embedder.fits if embedder.max_seq_length else None)
         reuse = _reusable(Path(index_dir), embedder, chunker) if index_dir else {}
@@ -162,6 +163,16 @@ class QA:
     @property
     def documents(self) -> list[Document]:
         return list(self.store.documents.values())
+
+    def contains(self, text: str) -> bool:
+        """Whether any article contains ``text`` verbatim."""
+        return any(text in d.text for d in self.store.documents.values())
+
+    def ask_followup(self, question: str, history: list[str], k: int = 5) -> Answer:
+        """``ask`` a question that may refer back to earlier questions (「它」「该公司」…)."""
+        from .conversation import resolve_followup
+
+        return self.ask(resolve_followup(clean_question(question), history, self.contains), k)
 
     def ask(self, question: str, k: int = 5) -> Answer:
         """Answer with verbatim, cited spans, or abstain (``answerable=False``) with the closest passages."""

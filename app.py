@@ -1,0 +1,210 @@
+"""Gradio chat page over the QA engine (also the Hugging Face Space entry point).
+
+``python app.py [--host H] [--port P]``: binds to 127.0.0.1:7860 unless told otherwise
+(flags, or the usual GRADIO_SERVER_NAME / GRADIO_SERVER_PORT variables).
+Endpoints: the chat (``/chat``) and ``/ask``, which returns ``Answer.to_dict()`` as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+from qa import QA, Answer, get_engine
+from qa.articles import read_file
+from qa.engine import clean_question
+from qa.types import Citation, Document
+
+log = logging.getLogger("qa.app")
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_UPLOADS = 10
+UPLOAD_TYPES = (".txt", ".md", ".html", ".htm")
+SCOPES = {"示例文章 (seed articles)": "seed", "我的文章 (my uploads)": "mine", "全部 (both)": "both"}
+EXAMPLES = [
+    "2024年深圳人工智能产业规模是多少？",
+    "元戎启行交付了多少辆车？",
+    "星尘智能的联合创始人是谁？",
+    "退休后享受职工医保待遇，职工医保累计缴费年限要满多少年？",
+    "国际电子电路(深圳)展览会在哪里举办？",
+]
+ABSTAIN_TEXT = "资料中未找到明确答案"
+CSS = """
+.qa-answer { font-size: 1.1em; }
+.qa-abstain { color: #8a5a00; font-weight: 600; }
+.qa-error { color: #b00020; font-weight: 600; }
+.qa-source { margin: .4em 0; }
+.qa-scores { color: #666; font-size: .85em; }
+mark.qa-span { background: #ffe58a; padding: 0 .1em; }
+"""
+esc = html.escape
+
+
+@dataclass
+class Session:
+    """One browser session's own articles and questions; never shared, gone when the session ends."""
+
+    docs: list[Document] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)
+    engines: dict[str, QA] = field(default_factory=dict)
+
+    def engine(self, scope: str) -> QA:
+        if scope == "seed" or not self.docs:
+            return get_engine()
+        if scope not in self.engines:
+            base = get_engine()
+            docs = self.docs if scope == "mine" else base.documents + self.docs
+            self.engines[scope] = QA.build(docs, model=base.embedder)
+        return self.engines[scope]
+
+
+def highlighted_context(c: Citation) -> str:
+    """The cited sentence, escaped, with the quoted span in <mark>."""
+    i = c.start - c.context_start
+    return f"{esc(c.context[:i])}<mark class=\"qa-span\">{esc(c.context[i:i + len(c.quote)])}</mark>{esc(c.context[i + len(c.quote):])}"
+
+
+def render_answer(a: Answer, asked: str = "") -> str:
+    understood = f"<br><span class=\"qa-scores\">（理解为 understood as：{esc(a.question)}）</span>" if asked and asked != a.question else ""
+    if not a.answerable:
+        return f"<span class=\"qa-abstain\">{ABSTAIN_TEXT}。</span> 以下是最接近的段落，仅供参考 (closest passages below).{understood}"
+    return f"<span class=\"qa-answer\">「{esc(a.answer)}」<sup>[1]</sup></span>{understood}"
+
+
+def _passages(a: Answer, n: int) -> str:
+    rows = []
+    for p in a.passages[:n]:
+        where = " › ".join(esc(x) for x in (p.title, p.chunk.section) if x)
+        text = " ".join(p.chunk.text.split())
+        text = esc(text if len(text) <= 160 else text[:160] + "…")
+        dense = "–" if p.dense_score is None else f"{p.dense_score:.3f}"
+        rows.append(f"<div class=\"qa-source\"><b>#{p.rank} {where}</b> <span class=\"qa-scores\">(fused {p.score:.3f} · "
+                    f"dense {dense} · lexical {p.lexical_score:.2f})</span><br>{text}</div>")
+    return "".join(rows)
+
+
+def render_sources(a: Answer) -> str:
+    """Citations (open) and the retrieved passages (collapsed); for an abstention, the passages open."""
+    if not a.answerable:
+        return f"<details class=\"qa-passages\" open><summary>最接近的段落 Closest passages</summary>{_passages(a, 5)}</details>"
+    cites = "".join(
+        f"<div class=\"qa-source qa-citation\"><b>[{c.n}] {' › '.join(esc(x) for x in (c.title, c.section) if x)}</b> "
+        f"<span class=\"qa-scores\">(chars {c.start}–{c.end} · score {c.score:.2f})</span><br>{highlighted_context(c)}</div>"
+        for c in a.citations
+    )
+    return (f"<details class=\"qa-sources\" open><summary>来源 Sources ({len(a.citations)})</summary>{cites}</details>"
+            f"<details class=\"qa-passages\"><summary>检索到的段落 Retrieved passages ({len(a.passages)})</summary>{_passages(a, len(a.passages))}</details>")
+
+
+def respond(message: str, chat: list, k: float, scope_label: str, session: Session | None):
+    """Chat handler; streams 'searching…', then the answer, then its sources."""
+    session = session or Session()
+    chat = list(chat or [])
+    chat.append({"role": "user", "content": esc(str(message or ""))})
+    try:
+        question = clean_question(str(message or ""))
+    except ValueError as exc:
+        chat.append({"role": "assistant", "content": f"<span class=\"qa-error\">⚠️ {esc(str(exc))}</span>"})
+        yield chat, "", session
+        return
+    chat.append({"role": "assistant", "content": "🔎 正在检索… (searching)"})
+    yield chat, "", session
+    try:
+        answer = session.engine(SCOPES.get(scope_label, "seed")).ask_followup(question, session.history, k=int(k))
+    except Exception:  # never show a traceback to users; log it
+        log.exception("answering %r failed", question)
+        chat[-1] = {"role": "assistant", "content": "<span class=\"qa-error\">⚠️ 出错了，请稍后再试 (internal error).</span>"}
+        yield chat, "", session
+        return
+    session.history = (session.history + [question])[-10:]
+    chat[-1] = {"role": "assistant", "content": render_answer(answer, question)}
+    yield chat, "", session
+    chat[-1] = {"role": "assistant", "content": render_answer(answer, question) + "\n\n" + render_sources(answer)}
+    yield chat, "", session
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^\w.\-]+", "_", Path(name).name)[:80] or "upload"
+
+
+def upload(files: list | None, session: Session | None):
+    """Add uploaded articles to this session's private collection (size, count and type limited)."""
+    session = session or Session()
+    notes = []
+    for f in files or []:
+        path = Path(f if isinstance(f, str) else getattr(f, "name", f["path"] if isinstance(f, dict) else f))
+        name = _safe_name(path.name)
+        try:
+            if path.suffix.lower() not in UPLOAD_TYPES:
+                notes.append(f"✗ {esc(name)}: only {', '.join(UPLOAD_TYPES)} files")
+            elif len({d.source for d in session.docs}) >= MAX_UPLOADS:
+                notes.append(f"✗ {esc(name)}: at most {MAX_UPLOADS} files per session")
+            elif path.stat().st_size > MAX_UPLOAD_BYTES:
+                notes.append(f"✗ {esc(name)}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
+            else:
+                docs = read_file(path, stem=f"upload:{name}")
+                docs = [d for d in docs if d.doc_id not in {x.doc_id for x in session.docs}]
+                session.docs.extend(docs)
+                session.engines.clear()
+                notes.append(f"✓ {esc(name)}: {len(docs)} article(s)" if docs else f"✗ {esc(name)}: no text")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            notes.append(f"✗ {esc(name)}: unreadable ({esc(str(exc))})")
+        finally:
+            path.unlink(missing_ok=True)  # the upload's bytes are not kept on disk
+    titles = "".join(f"<li>{esc(d.title)}</li>" for d in session.docs)
+    return "<br>".join(notes) + (f"<ul>{titles}</ul>" if titles else ""), session
+
+
+def ask(question: str, k: int = 5) -> dict:
+    """Answer a question from the seed articles; returns the answer object (answer, citations, passages) as JSON."""
+    try:
+        return get_engine().ask(question, k=int(k)).to_dict()
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def build_demo() -> gr.Blocks:
+    with gr.Blocks(title="深圳新闻问答 · Cited QA", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("## 深圳新闻问答 · Cited QA\n答案只摘自文章原文，并标注出处；资料中没有的，就直说没有。"
+                    " Answers are verbatim quotes from the articles, with citations.")
+        session = gr.State(None, time_to_live=6 * 3600)
+        chat = gr.Chatbot(label="对话", height=520, latex_delimiters=[], sanitize_html=True, elem_id="chat")
+        with gr.Row():
+            box = gr.Textbox(placeholder="请输入问题，例如：2024年深圳人工智能产业规模是多少？", show_label=False, scale=8,
+                             elem_id="question", max_length=2000)
+            send = gr.Button("提问 Ask", variant="primary", scale=1, elem_id="send")
+        gr.Examples(EXAMPLES, inputs=box, label="示例问题 Examples")
+        with gr.Accordion("设置与我的文章 (settings, my articles)", open=False):
+            k = gr.Slider(1, 10, value=5, step=1, label="检索段落数 k (passages retrieved)", elem_id="k")
+            scope = gr.Radio(list(SCOPES), value=next(iter(SCOPES)), label="在哪些文章中查找 (search in)", elem_id="scope")
+            files = gr.File(label=f"上传文章 (.txt/.md/.html, ≤{MAX_UPLOAD_BYTES // 2**20} MiB, ≤{MAX_UPLOADS} files; private to this session)",
+                            file_count="multiple", file_types=list(UPLOAD_TYPES), elem_id="upload")
+            uploaded = gr.HTML(elem_id="uploaded")
+        for trigger in (box.submit, send.click):
+            trigger(respond, [box, chat, k, scope, session], [chat, box, session], api_name="chat" if trigger == box.submit else False)
+        files.upload(upload, [files, session], [uploaded, session], api_visibility="private")
+        gr.api(ask, api_name="ask")
+    limit = int(os.environ.get("QA_CONCURRENCY", "4"))
+    demo.queue(default_concurrency_limit=limit, max_size=int(os.environ.get("QA_QUEUE_SIZE", "64")))
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Run the chat page.")
+    ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    get_engine()  # build or load the index before the first visitor
+    build_demo().launch(server_name=args.host, server_port=args.port, css=CSS, show_error=False, footer_links=["api"])
+
+
+if __name__ == "__main__":
+    main()
