@@ -119,19 +119,19 @@ class QA:
         return cls(stored, embedder, mode)
 
     @classmethod
-    def load(cls, index_dir: str | Path, model: str | None = None, mode: Mode = "hybrid") -> QA:
+    def load(cls, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid") -> QA:
         """Load a built index; ``model`` (if given) must be the one the index was built with."""
         stored = store_mod.load(Path(index_dir))
         built = stored.manifest["model"]
-        if model is not None and resolve(model).name != built["name"]:
-            raise ModelError(f"index in {index_dir} was built with model {built['name']!r}, not {model!r}: "
-                             f"rebuild it with `python -m qa build --model {model}` or load it without a model")
-        embedder = Embedder(resolve(built["name"]) if model is None else resolve(model))
+        if model is not None and _name(model) != built["name"]:
+            raise ModelError(f"index in {index_dir} was built with model {built['name']!r}, not {_name(model)!r}: "
+                             f"rebuild it with `python -m qa build --model {_name(model)}` or load it without a model")
+        embedder = model if isinstance(model, Embedder) else Embedder(resolve(model or built["name"]))
         _check_model(embedder, built, index_dir)
         return cls(stored, embedder, mode)
 
     @classmethod
-    def open(cls, source: str | Path, index_dir: str | Path, model: str | None = None, mode: Mode = "hybrid") -> QA:
+    def open(cls, source: str | Path, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid") -> QA:
         """Load the index in ``index_dir``, (re)building it first if missing or stale for ``source``."""
         index_dir = Path(index_dir)
         docs = load_documents(source)
@@ -140,7 +140,7 @@ class QA:
         except store_mod.IndexCorrupt as exc:
             log.warning("%s: rebuilding", exc)
             manifest = None
-        wanted = resolve(model).name
+        wanted = _name(model)
         if manifest and manifest["model"]["name"] != wanted:
             raise ModelError(f"index in {index_dir} was built with model {manifest['model']['name']!r} but {wanted!r} is configured: "
                              f"rebuild with `python -m qa build --model {wanted}`")
@@ -213,6 +213,10 @@ class QA:
         if doc.text[c.start : c.end] != c.quote or c.quote not in c.context:
             raise RuntimeError(f"citation {c} is not verbatim")  # a bug, never shown as an answer
         return c
+
+
+def _name(model: str | Embedder | None) -> str:
+    return model.name if isinstance(model, Embedder) else resolve(model).name
 
 
 def _fields(c: Chunk) -> tuple:

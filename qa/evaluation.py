@@ -195,26 +195,27 @@ def is_squad(path: Path) -> bool:
     return path.suffix.lower() == ".json"
 
 
-def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model: str | None = None,
-        seeds: Path | None = None, index: Path | None = None) -> dict:
-    """Evaluate ``data``; returns the report dict (also used by bench/)."""
+def load_task(data: Path, retriever: str = "hybrid", split: str = "all", model=None, seeds: Path | None = None,
+              index: Path | None = None):
+    """The engine and the questions for ``data``: (engine, items, gold_by, setting description)."""
     from . import config
     from .engine import QA
 
-    t0 = time.perf_counter()
     if is_squad(data):
         paragraphs = squad.split(squad.load(data), split)
         engine = QA.build(documents_from_squad(paragraphs), None, model, mode=retriever)
-        items, gold_by = _items_squad(paragraphs), "doc_id"
-        setting = f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)"
-    else:
-        engine = QA.open(seeds or config.seeds_dir(), index or config.index_dir(), model, mode=retriever)
-        items, gold_by = _items_jsonl(data), "title"
-        setting = f"default seed index ({len(engine.store.documents)} articles)"
+        return engine, _items_squad(paragraphs), "doc_id", f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)"
+    engine = QA.open(seeds or config.seeds_dir(), index or config.index_dir(), model, mode=retriever)
+    return engine, _items_jsonl(data), "title", f"default seed index ({len(engine.store.documents)} articles)"
+
+
+def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model=None,
+        seeds: Path | None = None, index: Path | None = None) -> dict:
+    """Evaluate ``data``; returns the report dict (also used by bench/)."""
+    t0 = time.perf_counter()
+    engine, items, gold_by, setting = load_task(data, retriever, split, model, seeds, index)
     build_s = time.perf_counter() - t0
-    if limit:
-        items = items[:limit]
-    report = evaluate(engine, items, k, gold_by)
+    report = evaluate(engine, items[:limit] if limit else items, k, gold_by)
     report.metrics.update(index_build_s=build_s, chunks=len(engine.store.chunks),
                           peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"data": str(data), "setting": setting, "retriever": retriever, "k": k, "model": engine.embedder.name,

@@ -1,0 +1,47 @@
+"""Shared helpers for the benchmarks: data paths, the engine per dataset, tables and JSON output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+TMP = RESULTS / "tmp"
+SETS = {
+    "CMRC 2018 dev (held-out)": DATA / "cmrc2018_dev.json",
+    "DRCD dev (held-out)": DATA / "DRCD_dev.json",
+    "seed dev": DATA / "seed_qa_dev.jsonl",
+}
+log = logging.getLogger("bench")
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """A Markdown table; floats get 3 significant decimals."""
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+        return "–" if v is None else str(v)
+
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def write(name: str, payload: dict, markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = dict(payload, measured_at=time.strftime("%Y-%m-%d %H:%M"), machine=machine())
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(markdown + "\n", encoding="utf-8")
+    print(markdown + "\n", flush=True)
+
+
+def machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU"
+SEEDS_DIR = ROOT / "seeds"

@@ -1,0 +1,65 @@
+"""Speed: ask() latency, index build time and throughput with the default model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from qa import QA, evaluation, squad
+
+from .common import DATA, ROOT, SEEDS_DIR, table, write
+
+
+def _pcts(xs: list[float]) -> dict:
+    return {"p50_ms": 1000 * float(np.percentile(xs, 50)), "p95_ms": 1000 * float(np.percentile(xs, 95))}
+
+
+def run(limit: int | None = None) -> dict:
+    rows = []
+    questions = [json.loads(line)["question"] for line in (DATA / "seed_qa_dev.jsonl").read_text().splitlines()]
+    with tempfile.TemporaryDirectory() as tmp:
+        # Cold: a fresh process that imports everything, loads the model and builds the seed index.
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "qa", "--index", f"{tmp}/cold", "build"], cwd=ROOT, check=True,
+                       capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        cold = time.perf_counter() - t
+        QA.build(SEEDS_DIR, f"{tmp}/warmup")  # imports, model and segmenter loaded
+        t = time.perf_counter()
+        engine = QA.build(SEEDS_DIR, f"{tmp}/warm")
+        warm = time.perf_counter() - t
+        rows.append({"measure": "seed index build, cold process (`python -m qa build`)", "value": cold, "unit": "s"})
+        rows.append({"measure": "seed index build, warm process (`QA.build`)", "value": warm, "unit": "s"})
+        for q in questions:  # warm-up
+            engine.ask(q)
+        full, retrieval = [], []
+        for _ in range(5):
+            for q in questions:
+                t = time.perf_counter()
+                passages = engine.retriever.retrieve(q, 5)
+                retrieval.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                engine.ask(q)
+                full.append(time.perf_counter() - t)
+        ask, ret = _pcts(full), _pcts(retrieval)
+        rows += [
+            {"measure": "ask() latency p50 (seed questions, after warm-up)", "value": ask["p50_ms"], "unit": "ms"},
+            {"measure": "ask() latency p95", "value": ask["p95_ms"], "unit": "ms"},
+            {"measure": "baseline in the same run: retrieval alone p50", "value": ret["p50_ms"], "unit": "ms"},
+            {"measure": "ratio ask() / retrieval alone (p50)", "value": ask["p50_ms"] / ret["p50_ms"], "unit": "×"},
+            {"measure": "extraction + citations per question (p50 difference)", "value": ask["p50_ms"] - ret["p50_ms"], "unit": "ms"},
+        ]
+    paragraphs = squad.load(DATA / "cmrc2018_dev.json") + squad.load(DATA / "DRCD_dev.json")
+    docs = evaluation.documents_from_squad(paragraphs[:limit] if limit else paragraphs)
+    t = time.perf_counter()
+    big = QA.build(docs)
+    took = time.perf_counter() - t
+    rows.append({"measure": f"build throughput, {len(docs)} CMRC+DRCD paragraphs → {len(big.store.chunks)} chunks", "value": len(big.store.chunks) / took, "unit": "chunks/s"})
+    md = "### Speed (2 CPU cores, no GPU; default model zh-static)\n\n" + table(rows, ["measure", "value", "unit"])
+    write("speed", {"rows": rows}, md)
+    return {"rows": rows}
