@@ -15,12 +15,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gradio as gr
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the app makes no network requests of its own
 
-from qa import QA, Answer, get_engine
-from qa.articles import read_file
-from qa.engine import clean_question
-from qa.types import Citation, Document
+import gradio as gr  # noqa: E402
+
+from qa import QA, Answer, config, get_engine  # noqa: E402
+from qa.articles import read_file  # noqa: E402
+from qa.engine import clean_question  # noqa: E402
+from qa.types import Citation, Document  # noqa: E402
 
 log = logging.getLogger("qa.app")
 
@@ -202,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config.limit_threads(int(os.environ.get("QA_CONCURRENCY", "4")))
     get_engine()  # build or load the index before the first visitor
     build_demo().launch(server_name=args.host, server_port=args.port, css=CSS, show_error=False, footer_links=["api"])
 

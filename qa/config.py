@@ -16,3 +16,15 @@ def seeds_dir() -> Path:
 def index_dir() -> Path:
     """$QA_INDEX, else ``index/`` beside the package."""
     return Path(os.environ.get("QA_INDEX") or ROOT / "index")
+
+
+def limit_threads(concurrent_requests: int) -> int:
+    """Give each of ``concurrent_requests`` its share of the cores in torch and FAISS (OpenMP), so
+    simultaneous questions do not oversubscribe the machine; returns the threads per request."""
+    import faiss
+    import torch
+
+    per_request = max(1, (os.cpu_count() or 1) // max(1, concurrent_requests))
+    torch.set_num_threads(per_request)
+    faiss.omp_set_num_threads(per_request)
+    return per_request

@@ -114,11 +114,17 @@ def warm_up() -> None:
     _posseg()
 
 
+@lru_cache(maxsize=8192)
+def _tagged(sentence: str) -> tuple[tuple[str, str], ...]:
+    """jieba (word, POS tag) pairs; cached, as the same sentences recur across candidates and questions."""
+    return tuple((w.word, w.flag) for w in _posseg().cut(sentence))
+
+
 def _entities(sentence: str, tags: tuple[str, ...]) -> list[tuple[int, int]]:
     """Offsets of jieba tokens whose POS tag starts with one of ``tags``, adjacent ones merged."""
     out: list[tuple[int, int]] = []
     pos = 0
-    for word, flag in _posseg().cut(sentence):
+    for word, flag in _tagged(sentence):
         start, pos = pos, pos + len(word)
         if flag.startswith(tags) and len(word.strip()) >= 2:
             if out and out[-1][1] == start:

@@ -132,6 +132,7 @@ def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: lis
     version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     tmp = index_dir / f".tmp-{version}"
     tmp.mkdir()
+    previous = (current_version(index_dir) or Path("")).name
     try:
         _write_jsonl(tmp / "documents.jsonl", ({"doc_id": d.doc_id, "title": d.title, "text": d.text, "source": d.source,
                                                 "sections": [asdict(s) for s in d.sections]} for d in documents))
@@ -157,14 +158,14 @@ def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: lis
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _remove_old(index_dir, keep=version)
+    _remove_old(index_dir, keep=(version, previous))
     return StoredIndex(manifest, {d.doc_id: d for d in documents}, list(chunks), vectors, index)
 
 
-def _remove_old(index_dir: Path, keep: str) -> None:
+def _remove_old(index_dir: Path, keep: tuple[str, ...]) -> None:
+    """Remove versions older than the new and the previous one (a reader may still be opening that)."""
     for p in index_dir.iterdir():
-        if p.name != keep and (p.name.startswith("v-") or p.name.startswith(".tmp-")) and p.is_dir():
-            # A version another process is still reading stays readable: its files are open.
+        if p.name not in keep and (p.name.startswith("v-") or p.name.startswith(".tmp-")) and p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
 
 
@@ -181,21 +182,37 @@ def current_version(index_dir: Path) -> Path | None:
 def read_manifest(index_dir: Path) -> dict | None:
     """The manifest of the current version, or None when there is no index yet."""
     version = current_version(index_dir)
-    if version is None:
-        return None
+    return None if version is None else _manifest(version)
+
+
+def _manifest(version: Path) -> dict:
     try:
         return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"index manifest in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
 
 
-def load(index_dir: Path) -> StoredIndex:
-    """Load and verify the current version; raises ``IndexCorrupt`` with advice on any damage."""
-    index_dir = Path(index_dir)
-    manifest = read_manifest(index_dir)
-    if manifest is None:
-        raise IndexCorrupt(f"no index in {index_dir}; build one with `python -m qa build`")
-    version = current_version(index_dir)
+def load(index_dir: Path, attempts: int = 3) -> StoredIndex:
+    """Load and verify the current version; raises ``IndexCorrupt`` with advice on any damage.
+
+    ``CURRENT`` is read once per attempt; a load that races a rebuild (its version was removed
+    meanwhile) is retried on the new version.
+    """
+    for attempt in range(attempts):
+        version = current_version(Path(index_dir))
+        if version is None:
+            raise IndexCorrupt(f"no index in {index_dir}; build one with `python -m qa build`")
+        try:
+            return _load(version)
+        except IndexCorrupt:
+            if attempt + 1 == attempts or version.exists():
+                raise
+            log.info("index version %s was replaced while loading; retrying", version.name)
+    raise AssertionError("unreachable")
+
+
+def _load(version: Path) -> StoredIndex:
+    manifest = _manifest(version)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexCorrupt(f"index in {version} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}; rebuild it")
     for name in FILES:

@@ -1,0 +1,32 @@
+"""Metadata that deployments rely on: requirements.txt matches pyproject.toml, the Space front matter, shipped files."""
+
+import re
+import tomllib
+
+from conftest import ROOT
+
+
+def test_requirements_match_pyproject():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    reqs = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert sorted(reqs) == sorted(deps)
+
+
+def test_space_front_matter():
+    import gradio
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("---\n")
+    front = readme.split("---\n")[1]
+    fields = dict(re.findall(r"^(\w+):\s*(.*)$", front, re.M))
+    assert fields["sdk"] == "gradio" and fields["app_file"] == "app.py"
+    assert fields["sdk_version"] == gradio.__version__, "pin the Space to the Gradio version the tests ran with"
+    assert "BAAI/bge-small-zh-v1.5" in front and "preload_from_hub" in front and "python_version" in fields
+
+
+def test_package_ships_tokenizer_file_and_model():
+    assert (ROOT / "qa" / "data" / "9b5ad71b2ce5302211f9c61530b329a4922fc6a4").stat().st_size > 1_000_000
+    model = ROOT / "qa" / "models" / "zh-static"
+    assert (model / "model.safetensors").exists() and (model / "README.md").exists()
+    assert sum(f.stat().st_size for f in model.iterdir()) < 30 * 2**20
+    assert "CC BY-SA" in (model / "README.md").read_text()
