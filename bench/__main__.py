@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m bench [--quick] [--only quality,models,peer,speed,faiss]``.
+"""Run the benchmarks: ``python -m bench [--quick] [--only fusion,quality,models,peer,speed,faiss,load]``.
 
 Writes bench/results/<name>.json and .md, and bench/results/RESULTS.md with every table.
 """
@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .common import RESULTS  # noqa: E402
 
-ALL = ("quality", "models", "peer", "speed", "faiss")
+ALL = ("fusion", "quality", "models", "peer", "speed", "faiss", "load")
 
 
 def main() -> None:

@@ -63,8 +63,9 @@ def run(limit: int | None = None) -> dict:
                     continue
                 engine.retriever = Retriever(engine.store, embedder, mode)
                 m = evaluation.evaluate(engine, items, 5, gold_by).metrics
-                row[f"{tag}_{mode}_r@5"] = m["recall@5"]
-                row[f"{tag}_{mode}_mrr"] = m["mrr@10"]
+                # Seed paraphrases: 4 articles make article ranks trivial; rank the answer-bearing passage instead.
+                row[f"{tag}_{mode}_r@5"] = m["answer_recall@5" if tag == "seed_para" else "recall@5"]
+                row[f"{tag}_{mode}_mrr"] = m["answer_mrr@10" if tag == "seed_para" else "mrr@10"]
         rows.append(row)
     lexical = {k.replace("lexical", "x"): v for k, v in rows[0].items() if "lexical" in k}
     cols = ["model", "dim", "size_mb", "sentences_per_s", "cmrc_dense_r@5", "cmrc_dense_mrr", "cmrc_hybrid_mrr",
@@ -72,6 +73,7 @@ def run(limit: int | None = None) -> dict:
     md = ("### Embedding models (held-out articles; dense-only and hybrid retrieval)\n\n"
           f"Lexical-only baseline (BM25, same run): CMRC MRR@10 {rows[0]['cmrc_lexical_mrr']:.3f} (recall@5 {rows[0]['cmrc_lexical_r@5']:.3f}), "
           f"DRCD MRR@10 {rows[0]['drcd_lexical_mrr']:.3f} (recall@5 {rows[0]['drcd_lexical_r@5']:.3f}), "
-          f"seed paraphrase questions MRR@10 {rows[0]['seed_para_lexical_mrr']:.3f}.\n\n" + table(rows, cols))
+          f"seed paraphrase questions (rank of the first passage holding the answer) MRR@10 {rows[0]['seed_para_lexical_mrr']:.3f}.\n\n"
+          + table(rows, cols))
     write("models", {"rows": rows, "lexical": lexical}, md)
     return {"rows": rows}

@@ -127,7 +127,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> Report:
     """Ask every item; score retrieval (gold by ``doc_id`` or article ``title``), answers, abstention, latency."""
-    ranks, latencies = [], []
+    ranks, answer_ranks, latencies = [], [], []
     em, f1, em_forced, f1_forced, reader_em, reader_f1 = [], [], [], [], [], []
     abstain_tp = abstain_fp = 0
     preds = {}
@@ -145,6 +145,8 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
         distinct = list(dict.fromkeys(docs))
         if it.answerable:
             ranks.append(distinct.index(it.gold) + 1 if it.gold in distinct else None)
+            # The first passage that contains a gold answer (finer than the article for small corpora).
+            answer_ranks.append(next((p.rank for p in passages if any(a and a in p.chunk.text for a in it.answers)), None))
             em.append(exact_match(ans.answer, it.answers))
             f1.append(f1_score(ans.answer, it.answers))
             span = engine.extractor.extract(question, passages[:k], engine.store.documents)
@@ -169,6 +171,8 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
         "recall@5": _mean([r is not None and r <= 5 for r in found]),
         "recall@10": _mean([r is not None and r <= 10 for r in found]),
         "mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in found]),
+        "answer_recall@5": _mean([r is not None and r <= 5 for r in answer_ranks]),
+        "answer_mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in answer_ranks]),
         "em": 100 * _mean(em),
         "f1": 100 * _mean(f1),
         "em_no_abstain": 100 * _mean(em_forced),

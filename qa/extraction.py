@@ -261,7 +261,6 @@ class Extractor:
             return None
         nq = normalize(question)
         kind, slot = question_type(nq)
-        top_score = passages[0].score or 1.0
         scored = []
         for p in passages[: self.n_passages]:
             text = documents[p.chunk.doc_id].text
@@ -270,7 +269,7 @@ class Extractor:
                 here = set(terms(text[a:b]))
                 # A term only in the previous sentence counts half: "它"/"该企业" refer back.
                 cover = sum(w * (1.0 if t in here else 0.5 if t in prev else 0.0) for t, w in qterms.items()) / total
-                scored.append((cover + 0.1 * p.score / top_score, cover, p, a, b))
+                scored.append((cover + 0.1 / p.rank, cover, p, a, b))
                 prev = here
         scored.sort(key=lambda x: -x[0])
         # Words the articles never use at all (a character, a Latin word) mean the question

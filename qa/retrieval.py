@@ -1,4 +1,11 @@
-"""Stage 4b: hybrid retrieval: dense (FAISS) and lexical (BM25) rankings fused by reciprocal rank."""
+"""Stage 4b: hybrid retrieval: dense (FAISS) and lexical (BM25) scores, standardised and mixed.
+
+Each score is turned into a z-score over the collection (BM25 exactly, dense from a fixed
+random sample of chunk vectors, which keeps large HNSW collections cheap), then mixed with
+``LEXICAL_WEIGHT``. The weight was chosen on the validation articles of CMRC 2018 and DRCD
+(``python -m bench --only fusion``), where rank fusion (RRF) lost to lexical-only retrieval
+and this mix beat it.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +20,30 @@ from .types import Passage
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES = ("hybrid", "dense", "lexical")
-RRF_K = 60
+LEXICAL_WEIGHT = 0.6
+SAMPLE = 4096
+
+
+def _z(x: np.ndarray, mean: float, std: float) -> np.ndarray:
+    return (x - mean) / (std if std > 1e-9 else 1.0)
 
 
 class Retriever:
     """Finds the chunks of a ``StoredIndex`` that best match a question."""
 
-    def __init__(self, store: StoredIndex, embedder: Embedder | None, mode: Mode = "hybrid") -> None:
+    def __init__(self, store: StoredIndex, embedder: Embedder | None, mode: Mode = "hybrid", lexical_weight: float = LEXICAL_WEIGHT) -> None:
         if mode not in MODES:
             raise ValueError(f"retriever must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode != "lexical" and embedder is None:
+            raise ValueError(f"the {mode} retriever needs an embedding model")
         self.store = store
         self.embedder = embedder
         self.mode = mode
+        self.lexical_weight = lexical_weight
         self.bm25 = BM25([c.text for c in store.chunks])
+        n = len(store.chunks)
+        rng = np.random.default_rng(0)
+        self._sample = store.vectors[np.sort(rng.choice(n, min(n, SAMPLE), replace=False))] if n else store.vectors
 
     def retrieve(self, query: str, k: int = 5) -> list[Passage]:
         n = len(self.store.chunks)
@@ -33,34 +51,35 @@ class Retriever:
             return []
         depth = min(n, max(4 * k, 20))
         lexical = self.bm25.scores(query)
-        dense = np.full(n, np.nan, dtype=np.float32)
-        fused = np.zeros(n, dtype=np.float64)
+        candidates: dict[int, float] = {}  # chunk → dense score
         if self.mode != "lexical":
-            qvec = self.embedder.encode_queries([query])
-            scores, ids = self.store.search(qvec, depth)
-            dense[ids[0][ids[0] >= 0]] = scores[0][ids[0] >= 0]
-            for rank, i in enumerate(ids[0][ids[0] >= 0]):
-                fused[i] += 1.0 / (RRF_K + rank + 1)
-        if self.mode != "dense":
-            order = np.argsort(-lexical, kind="stable")[:depth]
-            for rank, i in enumerate(order):
-                if lexical[i] > 0:
-                    fused[i] += 1.0 / (RRF_K + rank + 1)
-        top = np.argsort(-fused, kind="stable")[:k]
-        top = [i for i in top if fused[i] > 0]
-        if self.mode == "hybrid":  # exact dense scores for lexical-only hits, so each passage reports both
-            for i in top:
-                if np.isnan(dense[i]):
-                    dense[i] = self.store.vectors[i] @ qvec[0]
+            qvec = self.embedder.encode_queries([query])[0]
+            scores, ids = self.store.search(qvec[None, :], depth)
+            candidates = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        if self.mode == "dense":
+            ranked = sorted(candidates, key=lambda i: -candidates[i])
+            fused = {i: candidates[i] for i in ranked}
+        elif self.mode == "lexical":
+            ranked = [int(i) for i in np.argsort(-lexical, kind="stable")[:depth] if lexical[i] > 0]
+            fused = {i: float(lexical[i]) for i in ranked}
+        else:
+            for i in np.argsort(-lexical, kind="stable")[:depth]:
+                if lexical[i] > 0 and int(i) not in candidates:
+                    candidates[int(i)] = float(self.store.vectors[i] @ qvec)
+            sample = self._sample @ qvec
+            lz = _z(lexical, float(lexical.mean()), float(lexical.std()))
+            w = self.lexical_weight
+            fused = {i: w * float(lz[i]) + (1 - w) * float(_z(np.float32(d), float(sample.mean()), float(sample.std()))) for i, d in candidates.items()}
+            ranked = sorted(fused, key=lambda i: -fused[i])
         docs = self.store.documents
         return [
             Passage(
                 chunk=self.store.chunks[i],
                 title=docs[self.store.chunks[i].doc_id].title,
                 rank=r + 1,
-                score=float(fused[i]),
-                dense_score=None if np.isnan(dense[i]) else float(dense[i]),
+                score=fused[i],
+                dense_score=candidates.get(i),
                 lexical_score=float(lexical[i]),
             )
-            for r, i in enumerate(top)
+            for r, i in enumerate(ranked[:k])
         ]

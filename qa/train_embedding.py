@@ -4,7 +4,7 @@ A ``StaticEmbedding`` (mean of token vectors) over a Chinese vocabulary of
 characters and frequent words, trained with in-batch-negative contrastive loss
 on question → paragraph pairs and self-supervised pairs (sentence → rest of its
 paragraph, title → paragraph) from the *training* articles of CMRC 2018, DRCD
-and XQuAD (split by article, ``qa.squad.is_heldout``). Fixed seeds and one
+and XQuAD (split by article, ``qa.squad.part_of``). Fixed seeds and one
 thread make the written files reproducible.
 """
 
@@ -172,8 +172,8 @@ greedily longest-first), {dim} dimensions.
 `python -m qa.train_embedding` (under a minute on 2 CPU cores; seed {seed}, bit-for-bit reproducible).
 In-batch-negatives contrastive loss (scale 20), {epochs} epochs, batch {batch},
 Adam lr {lr}, on {pairs} pairs: question → paragraph, title → paragraph and
-sentence → rest of paragraph, from the training articles (4 in 5, split by
-article title) of:
+sentence → rest of paragraph, from the training articles (3 in 5, split by
+article title; 1 in 5 is for validation, 1 in 5 held out) of:
 
 - CMRC 2018 dev (Cui et al., EMNLP-IJCNLP 2019), CC BY-SA 4.0
 - DRCD v1.3 dev (Shao et al., arXiv 1806.00920), CC BY-SA 3.0

@@ -189,3 +189,27 @@ def test_uploaded_article_is_escaped_and_private(page, browser, app_url, tmp_pat
     assert "杭州" not in _last_bot(other).locator(".qa-answer").all_inner_texts()
     assert "星河" not in _last_bot(other).inner_text()
     other.close()
+
+
+def test_ask_endpoint_property(app_url, engine):
+    """Random text through the live endpoint: a clear validation error or a verbatim, cited answer."""
+    from gradio_client import Client
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = Client(app_url, verbose=False)
+    texts = "\n".join(d.text for d in engine.documents)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(q=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=200))
+    def check(q):
+        try:
+            d = client.predict(q, 5, api_name="/ask")
+        except Exception as exc:  # noqa: BLE001 - only the validation error is acceptable
+            assert "empty" in str(exc), exc
+            return
+        assert d["answer"] == "" or d["answer"] in texts
+        for c in d["citations"]:
+            assert engine.document(c["doc_id"]).text[c["start"] : c["end"]] == c["quote"]
+
+    check()

@@ -40,7 +40,7 @@ def test_changed_article_rebuilds_only_that_article(tmp_path, seeds_copy):
     assert "12大" in second.ask("国际电子电路展览会共设置了几大主题展区？").answer
     third = QA.open(seeds_copy, index_dir)  # nothing changed: loaded, not rebuilt
     assert third.store.manifest["built_at"] == second.store.manifest["built_at"]
-    assert len(list(index_dir.glob("v-*"))) == 1, "old versions are removed"
+    assert len(list(index_dir.glob("v-*"))) == 2, "only the current and the previous version are kept"
 
 
 def test_other_model_is_a_clear_error(seed_index):
