@@ -226,7 +226,7 @@ def _fields(c: Chunk) -> tuple:
 def _check_model(embedder: Embedder, built: dict, where) -> None:
     if embedder.dim != built["dim"] or not embedder.same_as(built["probe"]):
         raise ModelError(f"model {embedder.name!r} gives different vectors than the model the index in {where} was built with "
-                         f"(dimension {embedder.dim} vs {built['dim']}); rebuild with `python -m qa build`")
+                         f"(other weights or dimension {embedder.dim} vs {built['dim']}); rebuild with `python -m qa build`")
 
 
 def _reusable(index_dir: Path, embedder: Embedder, chunker: Chunker) -> dict[str, tuple[str, list[Chunk], np.ndarray]]:

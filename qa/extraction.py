@@ -68,6 +68,8 @@ _STOP = set(
 )
 
 
+# Sentences up to this long are segmented with jieba's HMM for unknown words.
+HMM_MAX_CHARS = 60
 # Confidence factor for each question word (Latin) or character (CJK) that appears nowhere in the articles.
 UNSEEN_PENALTY = 0.6
 UNSEEN_CHAR_PENALTY = 0.75
@@ -117,7 +119,8 @@ def warm_up() -> None:
 @lru_cache(maxsize=8192)
 def _tagged(sentence: str) -> tuple[tuple[str, str], ...]:
     """jieba (word, POS tag) pairs; cached, as the same sentences recur across candidates and questions."""
-    return tuple((w.word, w.flag) for w in _posseg().cut(sentence))
+    # The HMM finds unknown names (方科) but costs time on long sentences: only used on short ones.
+    return tuple((w.word, w.flag) for w in _posseg().cut(sentence, HMM=len(sentence) <= HMM_MAX_CHARS))
 
 
 def _entities(sentence: str, tags: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -294,7 +297,7 @@ class Extractor:
         if kind is None:
             return None
         ns = normalize(s)
-        cands = _candidates(kind, s)
+        cands = _candidates(kind, ns)
         gaps = _gaps(nq, slot, ns) if slot and kind != "definition" else []
         for ga, gb in gaps:
             ga, gb = _trim(s, ga, gb)
@@ -303,7 +306,7 @@ class Extractor:
             typed_inside = any(ga <= a and b <= gb and t >= 0.7 for a, b, t in cands)
             if kind in ("what", "org", "person", "place") and not typed_inside:
                 # A name the tagger did not know: the first noun of the gap, else the whole gap.
-                first = next((t for t in _entities(s[ga:gb], ("n", "nr", "nz", "nt", "ns", "eng"))[:1] if t[0] == 0), None)
+                first = next((t for t in _entities(ns[ga:gb], ("n", "nr", "nz", "nt", "ns", "eng"))[:1] if t[0] == 0), None)
                 if first and kind != "what":
                     cands.append((ga + first[0], ga + first[1], 0.8))
                 cands.append((ga, gb, 0.8 if kind == "what" or not first else 0.4))
