@@ -147,7 +147,7 @@ class QA:
         if manifest and manifest.get("corpus_fingerprint") == store_mod.corpus_fingerprint(docs) and manifest.get("chunker") == Chunker().settings():
             try:
                 return cls.load(index_dir, model, mode)
-            except store_mod.IndexCorrupt as exc:
+            except (store_mod.IndexCorrupt, ModelError) as exc:  # damaged, or the same model with new weights
                 log.warning("%s: rebuilding", exc)
         elif manifest:
             log.info("articles in %s changed since the index was built: updating it", source)

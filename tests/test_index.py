@@ -114,3 +114,19 @@ def test_failed_build_keeps_previous_index(tmp_path, seeds_copy, monkeypatch):
     assert store.current_version(index_dir) == before
     assert not list(index_dir.glob(".tmp-*"))
     assert QA.load(index_dir).ask("2024年深圳人工智能产业规模是多少？").answerable
+
+
+def test_open_rebuilds_when_the_named_model_has_new_weights(tmp_path, seeds_copy, caplog):
+    """After an upgrade of the bundled model, the self-managed index is rebuilt instead of refused."""
+    index_dir = tmp_path / "idx"
+    QA.open(seeds_copy, index_dir)
+    version = store.current_version(index_dir)
+    manifest = json.loads((version / "manifest.json").read_text())
+    manifest["model"]["probe"] = list(-np.asarray(manifest["model"]["probe"]))
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError):
+        QA.load(index_dir)
+    with caplog.at_level(logging.WARNING):
+        engine = QA.open(seeds_copy, index_dir)
+    assert "rebuilding" in caplog.text and store.current_version(index_dir) != version
+    assert engine.ask("元戎启行哪一年率先推出“无图”方案？").answer == "2022年"
