@@ -11,10 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
 TMP = RESULTS / "tmp"
+# name → (questions file, paragraphs file or None when the same)
 SETS = {
-    "CMRC 2018 dev (held-out)": DATA / "cmrc2018_dev.json",
-    "DRCD dev (held-out)": DATA / "DRCD_dev.json",
-    "seed dev": DATA / "seed_qa_dev.jsonl",
+    "CMRC 2018 dev (held-out)": (DATA / "cmrc2018_dev.json", None),
+    "DRCD dev (held-out)": (DATA / "DRCD_dev.json", None),
+    "XQuAD zh (held-out)": (DATA / "xquad.zh.json", None),
+    "XQuAD en questions → zh paragraphs (held-out)": (DATA / "xquad.en.json", DATA / "xquad.zh.json"),
+    "seed dev": (DATA / "seed_qa_dev.jsonl", None),
 }
 log = logging.getLogger("bench")
 

@@ -25,9 +25,9 @@ class NaiveExtractor:
 
 def run(limit: int | None = None) -> dict:
     rows = []
-    for name, path in SETS.items():
+    for name, (path, contexts) in SETS.items():
         split = "all" if path.suffix == ".jsonl" else "heldout"
-        engine, items, gold_by, setting = evaluation.load_task(path, "hybrid", split)
+        engine, items, gold_by, setting = evaluation.load_task(path, "hybrid", split, contexts=contexts)
         items = items[:limit] if limit else items
         ours = engine.extractor
         for mode in ("lexical", "dense", "hybrid"):

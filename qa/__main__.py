@@ -71,6 +71,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("-k", "--k", type=int, default=5, dest="k")
     e.add_argument("--limit", type=int, default=None, help="at most this many questions")
     e.add_argument("--split", choices=["all", "train", "validation", "heldout"], default="all", help="SQuAD files: which articles")
+    e.add_argument("--contexts", type=Path, default=None,
+                   help="SQuAD file whose paragraphs (and gold answers, by question id) to use, e.g. xquad.zh.json for xquad.en.json questions")
     e.add_argument("--predictions-out", type=Path, default=None)
     e.add_argument("--report", type=Path, default=None)
     e.set_defaults(func=cmd_eval)

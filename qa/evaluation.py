@@ -199,25 +199,39 @@ def is_squad(path: Path) -> bool:
     return path.suffix.lower() == ".json"
 
 
+def _items_crosslingual(questions: list[squad.Paragraph], contexts: list[squad.Paragraph]) -> list[Item]:
+    """Questions of one file asked against the parallel paragraphs of another (XQuAD en → zh), matched by question id;
+    the gold paragraph and answers come from the context file."""
+    gold = {q.qid: (p.pid, list(q.answers)) for p in contexts for q in p.questions}
+    return [Item(q.qid, q.text, gold[q.qid][1], gold[q.qid][0]) for p in questions for q in p.questions if q.qid in gold]
+
+
 def load_task(data: Path, retriever: str = "hybrid", split: str = "all", model=None, seeds: Path | None = None,
-              index: Path | None = None):
-    """The engine and the questions for ``data``: (engine, items, gold_by, setting description)."""
+              index: Path | None = None, contexts: Path | None = None):
+    """The engine and the questions for ``data``: (engine, items, gold_by, setting description).
+
+    With ``contexts`` (SQuAD format), the paragraphs and gold answers come from that file and only the
+    questions from ``data`` (a cross-lingual check: XQuAD English questions over the Chinese paragraphs).
+    """
     from . import config
     from .engine import QA
 
     if is_squad(data):
-        paragraphs = squad.split(squad.load(data), split)
+        paragraphs = squad.split(squad.load(contexts or data), split)
         engine = QA.build(documents_from_squad(paragraphs), None, model, mode=retriever)
+        if contexts:
+            items = _items_crosslingual(squad.split(squad.load(data), split), paragraphs)
+            return engine, items, "doc_id", f"questions of {data.name} over {len(paragraphs)} paragraphs of {contexts.name} ({split} articles)"
         return engine, _items_squad(paragraphs), "doc_id", f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)"
     engine = QA.open(seeds or config.seeds_dir(), index or config.index_dir(), model, mode=retriever)
     return engine, _items_jsonl(data), "title", f"default seed index ({len(engine.store.documents)} articles)"
 
 
 def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model=None,
-        seeds: Path | None = None, index: Path | None = None) -> dict:
+        seeds: Path | None = None, index: Path | None = None, contexts: Path | None = None) -> dict:
     """Evaluate ``data``; returns the report dict (also used by bench/)."""
     t0 = time.perf_counter()
-    engine, items, gold_by, setting = load_task(data, retriever, split, model, seeds, index)
+    engine, items, gold_by, setting = load_task(data, retriever, split, model, seeds, index, contexts)
     build_s = time.perf_counter() - t0
     report = evaluate(engine, items[:limit] if limit else items, k, gold_by)
     report.metrics.update(index_build_s=build_s, chunks=len(engine.store.chunks),
@@ -233,9 +247,10 @@ def format_table(result: dict) -> str:
 
 
 def main(args) -> int:
-    if not args.data.exists():
-        raise ValueError(f"no such evaluation file: {args.data}")
-    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model, args.seeds, args.index)
+    for path in (args.data, args.contexts):
+        if path is not None and not path.exists():
+            raise ValueError(f"no such evaluation file: {path}")
+    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model, args.seeds, args.index, args.contexts)
     print(format_table(result))
     if args.predictions_out:
         args.predictions_out.write_text(json.dumps(result["predictions"], ensure_ascii=False, indent=1), encoding="utf-8")

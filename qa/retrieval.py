@@ -24,7 +24,7 @@ LEXICAL_WEIGHT = 0.6
 SAMPLE = 4096
 
 
-def _z(x: np.ndarray, mean: float, std: float) -> np.ndarray:
+def _z(x: float, mean: float, std: float) -> float:
     return (x - mean) / (std if std > 1e-9 else 1.0)
 
 
@@ -67,9 +67,10 @@ class Retriever:
                 if lexical[i] > 0 and int(i) not in candidates:
                     candidates[int(i)] = float(self.store.vectors[i] @ qvec)
             sample = self._sample @ qvec
-            lz = _z(lexical, float(lexical.mean()), float(lexical.std()))
+            d_mean, d_std = float(sample.mean()), float(sample.std())
+            l_mean, l_std = float(lexical.mean()), float(lexical.std())
             w = self.lexical_weight
-            fused = {i: w * float(lz[i]) + (1 - w) * float(_z(np.float32(d), float(sample.mean()), float(sample.std()))) for i, d in candidates.items()}
+            fused = {i: w * _z(float(lexical[i]), l_mean, l_std) + (1 - w) * _z(d, d_mean, d_std) for i, d in candidates.items()}
             ranked = sorted(fused, key=lambda i: -fused[i])
         docs = self.store.documents
         return [

@@ -46,3 +46,13 @@ def test_eval_command_on_squad_and_jsonl(tmp_path, seed_index, monkeypatch):
     assert out.returncode == 0, out.stderr
     m = json.loads(report.read_text())["metrics"]
     assert m["recall@5"] >= 0.95 and "abstain_recall" in m
+
+
+def test_crosslingual_eval_runs(tmp_path):
+    report = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "qa", "eval", str(DATA / "xquad.en.json"), "--contexts", str(DATA / "xquad.zh.json"),
+           "--limit", "30", "--report", str(report)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(report.read_text())
+    assert r["metrics"]["questions"] == 30 and "xquad.en.json over" in r["setting"]
