@@ -48,16 +48,22 @@ def test_other_model_is_a_clear_error(seed_index):
         QA.load(seed_index, model="minilm")
 
 
+def _flip_probe(index_dir):
+    """Pretend the index was built by other weights under the same model name (its probe vector negated)."""
+    version = store.current_version(index_dir)
+    manifest = json.loads((version / "manifest.json").read_text())
+    manifest["model"]["probe"] = list(-np.asarray(manifest["model"]["probe"]))
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    return version
+
+
 def test_same_name_other_weights_detected(tmp_path, seed_index):
     """A manifest whose probe vector disagrees with the model (other weights under the name) is refused."""
     import shutil
 
     copy = tmp_path / "idx"
     shutil.copytree(seed_index, copy)
-    version = store.current_version(copy)
-    manifest = json.loads((version / "manifest.json").read_text())
-    manifest["model"]["probe"] = list(-np.asarray(manifest["model"]["probe"]))
-    (version / "manifest.json").write_text(json.dumps(manifest))
+    _flip_probe(copy)
     with pytest.raises(ModelError, match="different vectors"):
         QA.load(copy)
 
@@ -120,10 +126,7 @@ def test_open_rebuilds_when_the_named_model_has_new_weights(tmp_path, seeds_copy
     """After an upgrade of the bundled model, the self-managed index is rebuilt instead of refused."""
     index_dir = tmp_path / "idx"
     QA.open(seeds_copy, index_dir)
-    version = store.current_version(index_dir)
-    manifest = json.loads((version / "manifest.json").read_text())
-    manifest["model"]["probe"] = list(-np.asarray(manifest["model"]["probe"]))
-    (version / "manifest.json").write_text(json.dumps(manifest))
+    version = _flip_probe(index_dir)
     with pytest.raises(ModelError):
         QA.load(index_dir)
     with caplog.at_level(logging.WARNING):
