@@ -69,7 +69,3 @@ def terms(text: str) -> list[str]:
         else:
             out.append(run)
     return out
-
-
-def is_cjk(ch: str) -> bool:
-    return bool(re.match(rf"[{_CJK}]", ch))
