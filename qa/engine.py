@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ from .articles import load_documents
 from .chunking import ENCODING, Chunker
 from .embedding import Embedder, ModelError, resolve
 from .extraction import Extractor, Span, warm_up
+from .ranker import DEFAULT_PATH as RANKER_PATH
+from .ranker import SpanRanker
 from .retrieval import Mode, Retriever
 from .text import sentence_spans
 from .types import Answer, Chunk, Citation, Document
@@ -28,6 +32,14 @@ MAX_QUESTION_CHARS = 500
 # Below this confidence the engine abstains (see bench/ and the README for how it was set).
 ABSTAIN_BELOW = 0.5
 MAX_CITATIONS = 3
+
+
+@lru_cache(maxsize=1)
+def default_ranker() -> SpanRanker | None:
+    """The bundled learned span ranker (``python -m qa.train_ranker``); None when $QA_RANKER=off."""
+    if os.environ.get("QA_RANKER", "").lower() in ("off", "0", "false", "heuristic"):
+        return None
+    return SpanRanker.load(RANKER_PATH)
 
 
 def clean_question(question: str) -> str:
@@ -54,12 +66,13 @@ def clean_question(question: str) -> str:
 class QA:
     """A question-answering engine over one index."""
 
-    def __init__(self, store: store_mod.StoredIndex, embedder: Embedder, mode: Mode = "hybrid", threshold: float = ABSTAIN_BELOW) -> None:
+    def __init__(self, store: store_mod.StoredIndex, embedder: Embedder, mode: Mode = "hybrid", threshold: float = ABSTAIN_BELOW,
+                 ranker: SpanRanker | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.threshold = threshold
         self.retriever = Retriever(store, embedder, mode)
-        self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__)
+        self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker or default_ranker())
         warm_up()
 
     # ----- construction -------------------------------------------------------------------------

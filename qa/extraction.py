@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
+from .ranker import SpanRanker
 from .text import normalize, sentence_spans, terms
 from .types import Document, Passage
 
@@ -68,6 +69,8 @@ _STOP = set(
 )
 
 
+# Candidates per sentence that the learned ranker scores (the best by the heuristic).
+MAX_RANKED_SPANS = 60
 # Sentences up to this long are segmented with jieba's HMM for unknown words.
 HMM_MAX_CHARS = 60
 # Confidence factor for each question word (Latin) or character (CJK) that appears nowhere in the articles.
@@ -75,6 +78,24 @@ UNSEEN_PENALTY = 0.6
 UNSEEN_CHAR_PENALTY = 0.75
 # Characters that never start or end a content bigram.
 _FUNCTION = set("的了吗呢是么哪谁几何吧啊呀")
+
+
+_BREAKS = set("，。；：！？,.;:!?、（）()《》“”「」『』\n ")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate answer span with its heuristic score and, for the learned ranker, its features."""
+
+    doc_id: str
+    start: int
+    end: int
+    sent_start: int
+    sent_end: int
+    passage_rank: int
+    score: float
+    cover: float
+    features: dict | None
 
 
 @dataclass(frozen=True)
@@ -134,6 +155,34 @@ def _entities(sentence: str, tags: tuple[str, ...]) -> list[tuple[int, int]]:
                 out[-1] = (out[-1][0], pos)
             else:
                 out.append((start, pos))
+    return out
+
+
+def _flags(s: str) -> list[str]:
+    """The coarse POS tag of the token covering each character (n, nr, ns, nt, nz, v, m, t, x, …)."""
+    out: list[str] = []
+    for word, flag in _tagged(s):
+        tag = flag[:2] if flag.startswith("n") else flag[:1]
+        out.extend([tag] * len(word))
+    return out
+
+
+def _token_spans(s: str, max_tokens: int = 6) -> list[tuple[int, int]]:
+    """Runs of 1–``max_tokens`` segmenter tokens that neither cross punctuation nor end on a particle."""
+    toks, pos = [], 0
+    for word, _ in _tagged(s):
+        toks.append((pos, pos + len(word), word))
+        pos += len(word)
+    out = []
+    for i, (a, _, w) in enumerate(toks):
+        if w in _BREAKS or not w.strip() or w in ("的", "了", "是", "在", "和", "与", "及", "将", "被"):
+            continue
+        for j in range(i, min(len(toks), i + max_tokens)):
+            wj = toks[j][2]
+            if wj in _BREAKS and wj != "、":
+                break
+            if wj not in ("的", "了", "是", "、"):
+                out.append((a, toks[j][1]))
     return out
 
 
@@ -231,9 +280,11 @@ def _trim(s: str, a: int, b: int) -> tuple[int, int]:
 class Extractor:
     """Chooses the answering sentence and span among retrieved passages."""
 
-    def __init__(self, idf: Callable[[str], float], seen: Callable[[str], bool], n_passages: int = 5, n_sentences: int = 3) -> None:
+    def __init__(self, idf: Callable[[str], float], seen: Callable[[str], bool], n_passages: int = 5, n_sentences: int = 3,
+                 ranker: SpanRanker | None = None) -> None:
         self.idf = idf
         self.seen = seen
+        self.ranker = ranker
         self.n_passages = n_passages
         self.n_sentences = n_sentences
 
@@ -257,11 +308,13 @@ class Extractor:
             out[t] = w * (0.5 if len(t) == 1 and "\u3400" <= t else 1.0)
         return out
 
-    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+    def candidates(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> tuple[list[Candidate], float]:
+        """Candidate spans from the best sentences, with heuristic scores and ranker features, and the
+        confidence factor for question words the articles never use."""
         qterms = self.question_terms(question)
         total = sum(qterms.values())
         if not passages or total <= 0:
-            return None
+            return [], 0.0
         nq = normalize(question)
         kind, slot = question_type(nq)
         scored = []
@@ -281,23 +334,37 @@ class Extractor:
         for t in qterms:
             if not self.seen(t) and (len(t) == 1 or t[0] < "\u3400"):
                 penalty *= UNSEEN_PENALTY if t[0] < "\u3400" else UNSEEN_CHAR_PENALTY
-        best: tuple[float, Span] | None = None
-        for score, cover, p, a, b in scored[: self.n_sentences]:
-            text = documents[p.chunk.doc_id].text
-            span = self._best_span(nq, kind, slot, qterms, total, text[a:b])
-            cand_score, (sa, sb) = span if span else (0.0, _trim(text[a:b], 0, b - a))
-            total_score = score + cand_score
-            if best is None or total_score > best[0]:
-                conf = cover * (1.0 if span or kind is None else 0.85) * penalty
-                best = (total_score, Span(p.chunk.doc_id, a + sa, a + sb, a, b, p.rank, total_score, conf))
-        return best[1] if best else None
+        out: list[Candidate] = []
+        learned = self.ranker is not None
+        for rank, (score, cover, p, a, b) in enumerate(scored[: self.n_sentences], 1):
+            s = documents[p.chunk.doc_id].text[a:b]
+            spans = self._spans(nq, kind, slot, qterms, total, s, learned)
+            typed = bool(spans) or kind is None
+            if not spans or learned:  # the whole sentence is always a candidate for the ranker
+                sa, sb = _trim(s, 0, len(s))
+                spans.append((0.0, sa, sb, {"whole": 1.0}))
+            for heur, sa, sb, feats in spans:
+                if feats is not None:
+                    feats.update({"cover": cover, "sent_rank": 1.0 / rank, "passage_rank": 1.0 / p.rank, "heur": heur,
+                                  f"k={kind}|heur": heur})
+                out.append(Candidate(p.chunk.doc_id, a + sa, a + sb, a, b, p.rank, score + heur, cover * (1.0 if typed else 0.85), feats))
+        return out, penalty
 
-    def _best_span(self, nq: str, kind: str | None, slot: re.Match | None, qterms: dict[str, float], total: float, s: str):
-        """Best (score, (start, end)) candidate inside sentence ``s``, or None."""
-        if kind is None:
+    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+        cands, penalty = self.candidates(question, passages, documents)
+        if not cands:
             return None
+        if self.ranker is not None:
+            best = max(cands, key=lambda c: self.ranker.score(c.features))
+        else:
+            best = max(cands, key=lambda c: c.score)
+        return Span(best.doc_id, best.start, best.end, best.sent_start, best.sent_end, best.passage_rank, best.score, best.cover * penalty)
+
+    def _spans(self, nq: str, kind: str | None, slot: re.Match | None, qterms: dict[str, float], total: float, s: str,
+               learned: bool) -> list[tuple[float, int, int, dict | None]]:
+        """Candidates inside sentence ``s``: (heuristic score, start, end, features or None)."""
         ns = normalize(s)
-        cands = _candidates(kind, ns)
+        cands = _candidates(kind, ns) if kind else []
         gaps = _gaps(nq, slot, ns) if slot and kind != "definition" else []
         for ga, gb in gaps:
             ga, gb = _trim(s, ga, gb)
@@ -312,28 +379,66 @@ class Extractor:
                 cands.append((ga, gb, 0.8 if kind == "what" or not first else 0.4))
             else:
                 cands.append((ga, gb, 0.0))
+        if learned:
+            cands += [(a, b, 0.0) for a, b in _token_spans(ns)]
+        if not cands:
+            return []
         # Which side of the question word each term stood on: the answer should stand the same way.
         before = {t for t in qterms if slot is not None and nq.find(t) != -1 and nq.find(t) < slot.start()}
         positions = [(m.start(), m.end(), w, t in before) for t, w in qterms.items() for m in re.finditer(re.escape(t), ns)]
         plural = slot is not None and ("些" in slot.group() or "哪几" in slot.group())
-        best = None
+        flags = _flags(ns) if learned else []
+        starts: dict[int, str] = {}
+        ends: dict[int, str] = {}
+        if learned:
+            pos = 0
+            for word, _ in _tagged(ns):
+                starts[pos], ends[pos + len(word)] = word, word
+                pos += len(word)
+        best: dict[tuple[int, int], float] = {}
         for a, b, strength in cands:
             a, b = _trim(s, a, b)
-            if b <= a:
-                continue
+            if b > a and strength >= best.get((a, b), -1.0):
+                best[(a, b)] = strength
+        scored = []
+        for (a, b), strength in best.items():
             text = ns[a:b]
             inside = sum(len(t) for t in qterms if len(t) > 1 and t in text)
             if len(text) <= 1 or text in nq or inside >= len(text) * 0.6:
                 continue  # an answer does not repeat the question
-            near = 0.0
+            left = right = 0.0
             for pa, pb, w, was_before in positions:
                 if pb <= a:
-                    near += w * math.exp(-(a - pb) / 8.0) * (1.0 if was_before else 0.5)
+                    left += w * math.exp(-(a - pb) / 8.0) * (1.0 if was_before else 0.5)
                 elif pa >= b:
-                    near += w * math.exp(-(pa - b) / 8.0) * (0.5 if was_before else 1.0)
+                    right += w * math.exp(-(pa - b) / 8.0) * (0.5 if was_before else 1.0)
+            near = (left + right) / total
             in_gap = any(ga - 1 <= a and b <= gb + 1 for ga, gb in gaps)
             listed = plural and ("、" in text or "和" in text)
-            score = 0.6 * strength + 0.5 * near / total + (0.5 if in_gap else 0.0) + (0.3 if listed else 0.0) - 0.004 * (b - a)
-            if best is None or score > best[0]:
-                best = (score, (a, b))
-        return best
+            heur = 0.6 * strength + 0.5 * near + (0.5 if in_gap else 0.0) + (0.3 if listed else 0.0) - 0.004 * (b - a)
+            scored.append((heur, a, b, strength, text, left, right, near, in_gap, listed))
+        if learned:  # describe only the most plausible spans: features cost more than the heuristic
+            scored = sorted(scored, key=lambda x: -x[0])[:MAX_RANKED_SPANS]
+        out = []
+        for heur, a, b, strength, text, left, right, near, in_gap, listed in scored:
+            feats = None
+            if learned:
+                k = f"k={kind}"
+                w = f"w={slot.group() if slot else ''}"
+                feats = {
+                    k: 1.0, f"{k}|first={flags[a]}": 1.0, f"{k}|last={flags[b - 1]}": 1.0, f"{k}|typed": strength,
+                    "typed": strength, "in_gap": float(in_gap), f"{k}|in_gap": float(in_gap), "near": near,
+                    "near_left": left / total, "near_right": right / total, f"{k}|near": near,
+                    "len": math.log1p(b - a), f"{k}|len": math.log1p(b - a), "long": float(b - a > 12),
+                    "q_overlap": sum(ch in nq for ch in text) / len(text), "listed": float(listed),
+                    f"{k}|digit": float(bool(re.search(r"[0-9零〇一二两三四五六七八九十百千万亿]", text))),
+                    "prev_break": float(a == 0 or ns[a - 1] in _BREAKS), "next_break": float(b == len(ns) or ns[b] in _BREAKS),
+                    f"{k}|prev={flags[a - 1] if a else '^'}": 1.0, f"{k}|next={flags[b] if b < len(ns) else '$'}": 1.0,
+                    f"{k}|prevch={ns[a - 1] if a else '^'}": 1.0, f"{k}|nextch={ns[b] if b < len(ns) else '$'}": 1.0,
+                    f"{w}|lastch={text[-1]}": 1.0, f"{w}|firstch={text[0]}": 1.0, f"{w}|last={flags[b - 1]}": 1.0,
+                    f"{k}|prevtok={ends.get(a, '')}": 1.0, f"{k}|nexttok={starts.get(b, '')}": 1.0,
+                    "prevtok_in_q": float(len(ends.get(a, "")) > 1 and ends.get(a, "") in nq),
+                    "nexttok_in_q": float(len(starts.get(b, "")) > 1 and starts.get(b, "") in nq),
+                }
+            out.append((heur, a, b, feats))
+        return out
