@@ -84,21 +84,6 @@ _BREAKS = set("，。；：！？,.;:!?、（）()《》“”「」『』\n ")
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A candidate answer span with its heuristic score and, for the learned ranker, its features."""
-
-    doc_id: str
-    start: int
-    end: int
-    sent_start: int
-    sent_end: int
-    passage_rank: int
-    score: float
-    cover: float
-    features: dict | None
-
-
-@dataclass(frozen=True)
 class Span:
     """An extracted answer: ``doc_id`` text[start:end], inside sentence [sent_start, sent_end)."""
 
@@ -110,6 +95,13 @@ class Span:
     passage_rank: int
     score: float
     confidence: float
+
+
+@dataclass(frozen=True)
+class Candidate(Span):
+    """A candidate span (``confidence`` before the unseen-word factor) with the learned ranker's features."""
+
+    features: dict | None = None
 
 
 def question_type(question: str) -> tuple[str | None, re.Match | None]:
@@ -358,7 +350,7 @@ class Extractor:
             best = max(cands, key=lambda c: self.ranker.score(c.features))
         else:
             best = max(cands, key=lambda c: c.score)
-        return Span(best.doc_id, best.start, best.end, best.sent_start, best.sent_end, best.passage_rank, best.score, best.cover * penalty)
+        return Span(best.doc_id, best.start, best.end, best.sent_start, best.sent_end, best.passage_rank, best.score, best.confidence * penalty)
 
     def _spans(self, nq: str, kind: str | None, slot: re.Match | None, qterms: dict[str, float], total: float, s: str,
                learned: bool) -> list[tuple[float, int, int, dict | None]]:
