@@ -32,6 +32,8 @@ MAX_QUESTION_CHARS = 500
 # Below this confidence the engine abstains (see bench/ and the README for how it was set).
 ABSTAIN_BELOW = 0.5
 MAX_CITATIONS = 3
+# With QA_READER, the confidence is the model's span probability; below this the engine abstains.
+READER_ABSTAIN_BELOW = 0.1
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +75,11 @@ class QA:
         self.threshold = threshold
         self.retriever = Retriever(store, embedder, mode)
         self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker or default_ranker())
+        if os.environ.get("QA_READER"):  # an extractive-QA transformer instead of the ranker (needs the hub or a local model)
+            from .reader import TransformerReader
+
+            self.extractor = TransformerReader(os.environ["QA_READER"])
+            self.threshold = float(os.environ.get("QA_READER_THRESHOLD", READER_ABSTAIN_BELOW))
         warm_up()
 
     # ----- construction -------------------------------------------------------------------------
