@@ -10,6 +10,7 @@ import os
 import re
 import time
 import unicodedata
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,12 +37,28 @@ MAX_CITATIONS = 3
 READER_ABSTAIN_BELOW = 0.1
 
 
-@lru_cache(maxsize=1)
 def default_ranker() -> SpanRanker | None:
     """The bundled learned span ranker (``python -m qa.train_ranker``); None when $QA_RANKER=off."""
-    if os.environ.get("QA_RANKER", "").lower() in ("off", "0", "false", "heuristic"):
+    return _ranker(os.environ.get("QA_RANKER", "").lower() not in ("off", "0", "false", "heuristic"))
+
+
+@lru_cache(maxsize=2)
+def _ranker(on: bool) -> SpanRanker | None:
+    return SpanRanker.load(RANKER_PATH) if on else None
+
+
+def default_reader():
+    """The transformer reader named by $QA_READER, loaded once per name; None when unset."""
+    return _reader(os.environ.get("QA_READER") or None)
+
+
+@lru_cache(maxsize=2)
+def _reader(name: str | None):
+    if name is None:
         return None
-    return SpanRanker.load(RANKER_PATH)
+    from .reader import TransformerReader
+
+    return TransformerReader(name)
 
 
 def clean_question(question: str) -> str:
@@ -74,12 +91,12 @@ class QA:
         self.embedder = embedder
         self.threshold = threshold
         self.retriever = Retriever(store, embedder, mode)
-        self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker or default_ranker())
-        if os.environ.get("QA_READER"):  # an extractive-QA transformer instead of the ranker (needs the hub or a local model)
-            from .reader import TransformerReader
-
-            self.extractor = TransformerReader(os.environ["QA_READER"])
+        reader = default_reader()
+        if reader is not None:  # an extractive-QA transformer instead of the ranker (needs the hub or a local model)
+            self.extractor = reader
             self.threshold = float(os.environ.get("QA_READER_THRESHOLD", READER_ABSTAIN_BELOW))
+        else:
+            self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker or default_ranker())
         warm_up()
 
     # ----- construction -------------------------------------------------------------------------
@@ -106,7 +123,7 @@ class QA:
             h = store_mod.doc_hash(d)
             old = reuse.get(d.doc_id)
             if old and old[0] == h:
-                new = [Chunk(len(chunks) + i, *_fields(c)[1:]) for i, c in enumerate(old[1])]
+                new = [replace(c, chunk_id=len(chunks) + i) for i, c in enumerate(old[1])]
                 vectors.append(old[2])
             else:
                 new = chunker.split(d, first_id=len(chunks))
@@ -203,7 +220,10 @@ class QA:
 
     def answer(self, question: str, passages: list) -> Answer:
         """Extract the answer to a cleaned ``question`` from already retrieved ``passages``."""
-        span = self.extractor.extract(question, passages, self.store.documents)
+        return self.answer_from(question, passages, self.extractor.extract(question, passages, self.store.documents))
+
+    def answer_from(self, question: str, passages: list, span: Span | None) -> Answer:
+        """The ``Answer`` for an extracted ``span``: cited, or an abstention when it is missing or unsure."""
         if span is None or span.confidence < self.threshold:
             return Answer(question, "", False, span.confidence if span else 0.0, [], passages)
         citations = self._citations(span, passages)
@@ -216,14 +236,15 @@ class QA:
         seen = {(span.doc_id, span.sent_start)}
         # The same words elsewhere in the retrieved passages are further evidence: cite them too.
         for p in passages:
-            text = self.document(p.chunk.doc_id).text
-            for m in re.finditer(re.escape(quote), text[p.chunk.start : p.chunk.end]):
-                a = p.chunk.start + m.start()
-                sa, sb = next(((s, e) for s, e in sentence_spans(text, p.chunk.start, p.chunk.end) if s <= a < e), (a, a + len(quote)))
+            other = self.document(p.chunk.doc_id)
+            hits = [p.chunk.start + m.start() for m in re.finditer(re.escape(quote), other.text[p.chunk.start : p.chunk.end])]
+            sentences = sentence_spans(other.text, p.chunk.start, p.chunk.end) if hits else []
+            for a in hits:
+                sa, sb = next(((s, e) for s, e in sentences if s <= a < e), (a, a + len(quote)))
                 if (p.chunk.doc_id, sa) in seen or len(cites) >= MAX_CITATIONS:
                     continue
                 seen.add((p.chunk.doc_id, sa))
-                cites.append(self._cite(len(cites) + 1, self.document(p.chunk.doc_id), a, a + len(quote), sa, sb, p.score))
+                cites.append(self._cite(len(cites) + 1, other, a, a + len(quote), sa, sb, p.score))
         return cites
 
     @staticmethod
@@ -237,10 +258,6 @@ class QA:
 
 def _name(model: str | Embedder | None) -> str:
     return model.name if isinstance(model, Embedder) else resolve(model).name
-
-
-def _fields(c: Chunk) -> tuple:
-    return (c.chunk_id, c.doc_id, c.section, c.start, c.end, c.text, c.n_tokens)
 
 
 def _check_model(embedder: Embedder, built: dict, where) -> None:

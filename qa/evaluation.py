@@ -138,7 +138,8 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
         t0 = time.perf_counter()
         question = it.question.strip() or "?"
         passages = engine.retriever.retrieve(question, max(k, 10))
-        ans = engine.answer(question, passages[:k])
+        span = engine.extractor.extract(question, passages[:k], engine.store.documents)
+        ans = engine.answer_from(question, passages[:k], span)
         latencies.append(time.perf_counter() - t0)
         preds[it.qid] = ans.answer
         docs = [p.chunk.doc_id if gold_by == "doc_id" else p.title for p in passages]
@@ -149,7 +150,6 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
             answer_ranks.append(next((p.rank for p in passages if any(a and a in p.chunk.text for a in it.answers)), None))
             em.append(exact_match(ans.answer, it.answers))
             f1.append(f1_score(ans.answer, it.answers))
-            span = engine.extractor.extract(question, passages[:k], engine.store.documents)
             forced = engine.document(span.doc_id).text[span.start : span.end] if span else ""
             em_forced.append(exact_match(forced, it.answers))
             f1_forced.append(f1_score(forced, it.answers))
@@ -163,14 +163,13 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
             abstain_tp += not ans.answerable
         if it.answerable and not ans.answerable:
             abstain_fp += 1
-    found = ranks
     m = {
         "questions": len(items),
         "answerable": len(ranks),
-        "recall@1": _mean([r is not None and r <= 1 for r in found]),
-        "recall@5": _mean([r is not None and r <= 5 for r in found]),
-        "recall@10": _mean([r is not None and r <= 10 for r in found]),
-        "mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in found]),
+        "recall@1": _mean([r is not None and r <= 1 for r in ranks]),
+        "recall@5": _mean([r is not None and r <= 5 for r in ranks]),
+        "recall@10": _mean([r is not None and r <= 10 for r in ranks]),
+        "mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in ranks]),
         "answer_recall@5": _mean([r is not None and r <= 5 for r in answer_ranks]),
         "answer_mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in answer_ranks]),
         "em": 100 * _mean(em),

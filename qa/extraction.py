@@ -130,43 +130,41 @@ def warm_up() -> None:
 
 
 @lru_cache(maxsize=8192)
-def _tagged(sentence: str) -> tuple[tuple[str, str], ...]:
-    """jieba (word, POS tag) pairs; cached, as the same sentences recur across candidates and questions."""
+def _tagged(sentence: str) -> tuple[tuple[int, int, str, str], ...]:
+    """jieba tokens as (start, end, word, POS tag); cached, as the same sentences recur across candidates and questions."""
     # The HMM finds unknown names (方科) but costs time on long sentences: only used on short ones.
-    return tuple((w.word, w.flag) for w in _posseg().cut(sentence, HMM=len(sentence) <= HMM_MAX_CHARS))
+    out, pos = [], 0
+    for w in _posseg().cut(sentence, HMM=len(sentence) <= HMM_MAX_CHARS):
+        out.append((pos, pos + len(w.word), w.word, w.flag))
+        pos += len(w.word)
+    return tuple(out)
 
 
 def _entities(sentence: str, tags: tuple[str, ...]) -> list[tuple[int, int]]:
     """Offsets of jieba tokens whose POS tag starts with one of ``tags``, adjacent ones merged."""
     out: list[tuple[int, int]] = []
-    pos = 0
-    for word, flag in _tagged(sentence):
-        start, pos = pos, pos + len(word)
+    for start, end, word, flag in _tagged(sentence):
         if flag.startswith(tags) and len(word.strip()) >= 2:
             if out and out[-1][1] == start:
-                out[-1] = (out[-1][0], pos)
+                out[-1] = (out[-1][0], end)
             else:
-                out.append((start, pos))
+                out.append((start, end))
     return out
 
 
 def _flags(s: str) -> list[str]:
     """The coarse POS tag of the token covering each character (n, nr, ns, nt, nz, v, m, t, x, …)."""
     out: list[str] = []
-    for word, flag in _tagged(s):
-        tag = flag[:2] if flag.startswith("n") else flag[:1]
-        out.extend([tag] * len(word))
+    for start, end, _, flag in _tagged(s):
+        out.extend([flag[:2] if flag.startswith("n") else flag[:1]] * (end - start))
     return out
 
 
 def _token_spans(s: str, max_tokens: int = 6) -> list[tuple[int, int]]:
     """Runs of 1–``max_tokens`` segmenter tokens that neither cross punctuation nor end on a particle."""
-    toks, pos = [], 0
-    for word, _ in _tagged(s):
-        toks.append((pos, pos + len(word), word))
-        pos += len(word)
+    toks = _tagged(s)
     out = []
-    for i, (a, _, w) in enumerate(toks):
+    for i, (a, _, w, _) in enumerate(toks):
         if w in _BREAKS or not w.strip() or w in ("的", "了", "是", "在", "和", "与", "及", "将", "被"):
             continue
         for j in range(i, min(len(toks), i + max_tokens)):
@@ -380,13 +378,8 @@ class Extractor:
         positions = [(m.start(), m.end(), w, t in before) for t, w in qterms.items() for m in re.finditer(re.escape(t), ns)]
         plural = slot is not None and ("些" in slot.group() or "哪几" in slot.group())
         flags = _flags(ns) if learned else []
-        starts: dict[int, str] = {}
-        ends: dict[int, str] = {}
-        if learned:
-            pos = 0
-            for word, _ in _tagged(ns):
-                starts[pos], ends[pos + len(word)] = word, word
-                pos += len(word)
+        starts = {a: w for a, _, w, _ in _tagged(ns)} if learned else {}
+        ends = {b: w for _, b, w, _ in _tagged(ns)} if learned else {}
         best: dict[tuple[int, int], float] = {}
         for a, b, strength in cands:
             a, b = _trim(s, a, b)
