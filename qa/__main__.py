@@ -73,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=["all", "train", "validation", "heldout"], default="all", help="SQuAD files: which articles")
     e.add_argument("--contexts", type=Path, default=None,
                    help="SQuAD file whose paragraphs (and gold answers, by question id) to use, e.g. xquad.zh.json for xquad.en.json questions")
+    e.add_argument("--drop-gold", action="store_true",
+                   help="SQuAD files: also ask each question with its gold paragraph removed and report abstention precision/recall")
     e.add_argument("--predictions-out", type=Path, default=None)
     e.add_argument("--report", type=Path, default=None)
     e.set_defaults(func=cmd_eval)

@@ -30,7 +30,8 @@ from .types import Answer, Chunk, Citation, Document
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
-# Below this confidence the engine abstains (see bench/ and the README for how it was set).
+# Below this confidence the engine abstains, unless the ranker's answerability model brings its own
+# threshold (chosen on validation articles by ``python -m qa.train_ranker``).
 ABSTAIN_BELOW = 0.5
 MAX_CITATIONS = 3
 # With QA_READER, the confidence is the model's span probability; below this the engine abstains.
@@ -85,18 +86,21 @@ def clean_question(question: str) -> str:
 class QA:
     """A question-answering engine over one index."""
 
-    def __init__(self, store: store_mod.StoredIndex, embedder: Embedder, mode: Mode = "hybrid", threshold: float = ABSTAIN_BELOW,
+    def __init__(self, store: store_mod.StoredIndex, embedder: Embedder, mode: Mode = "hybrid", threshold: float | None = None,
                  ranker: SpanRanker | None = None) -> None:
         self.store = store
         self.embedder = embedder
-        self.threshold = threshold
         self.retriever = Retriever(store, embedder, mode)
         reader = default_reader()
         if reader is not None:  # an extractive-QA transformer instead of the ranker (needs the hub or a local model)
             self.extractor = reader
-            self.threshold = float(os.environ.get("QA_READER_THRESHOLD", READER_ABSTAIN_BELOW))
+            default = float(os.environ.get("QA_READER_THRESHOLD", READER_ABSTAIN_BELOW))
         else:
-            self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker or default_ranker())
+            ranker = ranker or default_ranker()
+            self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker)
+            # The ranker's answerability model comes with the threshold chosen for it on validation articles.
+            default = float(ranker.meta.get("abstain_below", ABSTAIN_BELOW)) if ranker and ranker.answerable else ABSTAIN_BELOW
+        self.threshold = default if threshold is None else threshold
         warm_up()
 
     # ----- construction -------------------------------------------------------------------------

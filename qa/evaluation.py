@@ -18,7 +18,7 @@ import logging
 import re
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +125,11 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
 
-def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> Report:
-    """Ask every item; score retrieval (gold by ``doc_id`` or article ``title``), answers, abstention, latency."""
+def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id", drop_gold: bool = False) -> Report:
+    """Ask every item; score retrieval (gold by ``doc_id`` or article ``title``), answers, abstention, latency.
+
+    ``drop_gold`` (SQuAD files) asks every question a second time with its gold paragraph removed
+    from the pool, where abstaining is right (see ``_gold_removed``)."""
     ranks, answer_ranks, latencies = [], [], []
     em, f1, em_forced, f1_forced, reader_em, reader_f1 = [], [], [], [], [], []
     abstain_tp = abstain_fp = 0
@@ -186,7 +189,26 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id") -> 
     if unanswerable:
         m["abstain_precision"] = abstain_tp / (abstain_tp + abstain_fp) if abstain_tp + abstain_fp else 0.0
         m["abstain_recall"] = abstain_tp / unanswerable
+    if drop_gold and gold_by == "doc_id":
+        m.update(_gold_removed(engine, items, k, abstain_fp))
     return Report(len(items), m, preds)
+
+
+def _gold_removed(engine, items: list[Item], k: int, answerable_abstained: int) -> dict:
+    """Abstention when the gold paragraph is removed from the pool: each question is asked over the
+    next ``k`` passages (questions whose answer text still appears in them are skipped). Precision counts
+    these abstentions against the abstentions on the same questions with the gold paragraph present."""
+    asked = abstained = 0
+    for it in items:
+        if not it.answerable or it.gold is None:
+            continue
+        rest = [p for p in engine.retriever.retrieve(it.question.strip() or "?", k + 10) if p.chunk.doc_id != it.gold][:k]
+        if any(a and a in p.chunk.text for p in rest for a in it.answers):
+            continue
+        asked += 1
+        abstained += not engine.answer(it.question.strip() or "?", [replace(p, rank=i + 1) for i, p in enumerate(rest)]).answerable
+    return {"gold_removed_questions": asked, "gold_removed_abstain_recall": abstained / asked if asked else 0.0,
+            "gold_removed_abstain_precision": abstained / (abstained + answerable_abstained) if abstained + answerable_abstained else 0.0}
 
 
 def _mean(xs) -> float:
@@ -227,12 +249,12 @@ def load_task(data: Path, retriever: str = "hybrid", split: str = "all", model=N
 
 
 def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model=None,
-        seeds: Path | None = None, index: Path | None = None, contexts: Path | None = None) -> dict:
+        seeds: Path | None = None, index: Path | None = None, contexts: Path | None = None, drop_gold: bool = False) -> dict:
     """Evaluate ``data``; returns the report dict (also used by bench/)."""
     t0 = time.perf_counter()
     engine, items, gold_by, setting = load_task(data, retriever, split, model, seeds, index, contexts)
     build_s = time.perf_counter() - t0
-    report = evaluate(engine, items[:limit] if limit else items, k, gold_by)
+    report = evaluate(engine, items[:limit] if limit else items, k, gold_by, drop_gold)
     report.metrics.update(index_build_s=build_s, chunks=len(engine.store.chunks),
                           peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"data": str(data), "setting": setting, "retriever": retriever, "k": k, "model": engine.embedder.name,
@@ -249,7 +271,8 @@ def main(args) -> int:
     for path in (args.data, args.contexts):
         if path is not None and not path.exists():
             raise ValueError(f"no such evaluation file: {path}")
-    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model, args.seeds, args.index, args.contexts)
+    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model, args.seeds, args.index, args.contexts,
+                 getattr(args, "drop_gold", False))
     print(format_table(result))
     if args.predictions_out:
         args.predictions_out.write_text(json.dumps(result["predictions"], ensure_ascii=False, indent=1), encoding="utf-8")

@@ -1,42 +1,110 @@
-"""A linear span ranker: named features → score, with weights stored as plain JSON (no pickle).
+"""The learned span ranker and answerability model, stored as plain JSON (no pickle).
 
-The extractor describes each candidate span by a dict of named features; this module
-only turns such dicts into scores. ``python -m qa.train_ranker`` fits the weights.
+The extractor describes each candidate span, and each question's best answer, by dicts
+of named features; this module only turns such dicts into scores:
+
+1. a linear model (listwise logistic regression) scores every candidate;
+2. gradient-boosted trees (LightGBM, kept in its own text format inside the JSON) re-score
+   the candidates from the frequent features plus the linear score;
+3. a logistic regression over question-level features gives the probability that the
+   retrieved passages answer the question at all (the engine abstains below 0.5).
+
+``python -m qa.train_ranker`` fits all three.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 DEFAULT_PATH = Path(__file__).parent / "models" / "span-ranker.json"
+FORMATS = ("qa-span-ranker/1", "qa-span-ranker/2")
+
+
+def _dot(weights: dict[str, float], bias: float, features: dict[str, float]) -> float:
+    return bias + sum(weights.get(name, 0.0) * value for name, value in features.items())
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 @dataclass(frozen=True)
 class SpanRanker:
-    """Logistic-regression weights over named features."""
+    """Linear weights over named features, optional boosted trees over ``columns`` + the linear
+    score, and optional answerability weights over question-level features."""
 
     weights: dict[str, float]
     bias: float
     meta: dict
+    trees: str | None = None
+    columns: tuple[str, ...] = ()
+    answerable: dict[str, float] | None = None
+    answerable_bias: float = 0.0
+    _booster: object = field(default=None, init=False, repr=False, compare=False)
+    _column: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.trees:
+            import lightgbm
+
+            object.__setattr__(self, "_booster", lightgbm.Booster(model_str=self.trees))
+            object.__setattr__(self, "_column", {name: j for j, name in enumerate(self.columns)})
+            if self._booster.num_feature() != len(self.columns) + 1:
+                raise ValueError(f"span ranker trees expect {self._booster.num_feature()} features, not {len(self.columns) + 1}")
 
     def score(self, features: dict[str, float]) -> float:
-        """The logit of "this span is the answer"."""
-        w = self.weights
-        return self.bias + sum(w.get(name, 0.0) * value for name, value in features.items())
+        """The linear stage's score of one candidate."""
+        return _dot(self.weights, self.bias, features)
 
-    def probability(self, features: dict[str, float]) -> float:
-        return 1.0 / (1.0 + math.exp(-self.score(features)))
+    def scores(self, candidates: list[dict[str, float]]) -> np.ndarray:
+        """Scores of a question's candidates (higher is better; comparable within one question)."""
+        linear = np.fromiter((self.score(f) for f in candidates), float, len(candidates))
+        if self._booster is None or not candidates:
+            return linear
+        from scipy.sparse import csr_matrix
+
+        rows, cols, vals = [], [], []
+        for i, feats in enumerate(candidates):
+            for name, value in feats.items():
+                j = self._column.get(name)
+                if j is not None and value:
+                    rows.append(i)
+                    cols.append(j)
+                    vals.append(value)
+        n = len(self.columns)
+        rows += range(len(candidates))
+        cols += [n] * len(candidates)
+        vals += linear.tolist()
+        X = csr_matrix((vals, (rows, cols)), shape=(len(candidates), n + 1))
+        return np.asarray(self._booster.predict(X, num_threads=1), dtype=float)
+
+    def answerable_probability(self, features: dict[str, float]) -> float | None:
+        """The probability that the passages answer the question; None without an answerability model."""
+        if self.answerable is None:
+            return None
+        return _sigmoid(_dot(self.answerable, self.answerable_bias, features))
 
     def save(self, path: Path) -> None:
-        payload = {"format": "qa-span-ranker/1", "bias": self.bias, "weights": self.weights, "meta": self.meta}
+        payload = {"format": FORMATS[-1], "bias": self.bias, "weights": self.weights, "meta": self.meta,
+                   "columns": list(self.columns), "trees": self.trees,
+                   "answerable": None if self.answerable is None else {"bias": self.answerable_bias, "weights": self.answerable}}
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> SpanRanker:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("format") != "qa-span-ranker/1":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path} is not a span-ranker file: {e}") from None
+        if not isinstance(data, dict) or data.get("format") not in FORMATS:
             raise ValueError(f"{path} is not a span-ranker file")
-        return cls({k: float(v) for k, v in data["weights"].items()}, float(data["bias"]), data.get("meta", {}))
+        ans = data.get("answerable") or None
+        return cls({k: float(v) for k, v in data["weights"].items()}, float(data["bias"]), data.get("meta", {}),
+                   data.get("trees") or None, tuple(data.get("columns") or ()),
+                   None if ans is None else {k: float(v) for k, v in ans["weights"].items()},
+                   0.0 if ans is None else float(ans["bias"]))

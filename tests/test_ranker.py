@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from qa.ranker import DEFAULT_PATH, SpanRanker
@@ -13,15 +14,53 @@ from conftest import ROOT, SEEDS
 
 
 def test_bundled_ranker_is_plain_json(tmp_path):
-    data = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))  # no pickle: JSON weights only
-    assert data["format"] == "qa-span-ranker/1" and len(data["weights"]) > 100
+    data = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))  # no pickle: JSON weights, LightGBM's text format
+    assert data["format"] == "qa-span-ranker/2" and len(data["weights"]) > 100
+    assert data["trees"].startswith("tree\n") and len(data["columns"]) > 50
+    assert {"top", "margin", "best_cover"} <= set(data["answerable"]["weights"]) and 0 < data["meta"]["abstain_below"] < 1
     assert "CC BY-SA" in data["meta"]["licence"]
     ranker = SpanRanker.load()
     assert ranker.score({}) == pytest.approx(data["bias"])
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "something-else"}')
-    with pytest.raises(ValueError, match="not a span-ranker"):
+    for text, match in (('{"format": "something-else"}', "not a span-ranker"), ("{half", "not a span-ranker"), ("\udcff", "not a span-ranker")):
+        bad = tmp_path / "bad.json"
+        bad.write_bytes(text.encode("utf-8", "surrogateescape"))
+        with pytest.raises(ValueError, match=match):
+            SpanRanker.load(bad)
+    data["columns"] = data["columns"][:-1]  # trees and their feature list out of step
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="trees expect"):
         SpanRanker.load(bad)
+
+
+def test_trees_rescore_the_linear_ranking():
+    ranker = SpanRanker.load()
+    linear_only = SpanRanker(ranker.weights, ranker.bias, {})
+    cands = [{"k=number": 1.0, "typed": 1.0, "in_gap": 1.0, "near": 0.8, "cover": 1.0},
+             {"k=number": 1.0, "typed": 0.0, "whole": 1.0, "cover": 1.0},
+             {"k=number": 1.0, "typed": 0.0, "near": 0.1, "cover": 0.2}]
+    assert ranker.scores(cands).shape == (3,) and ranker.scores([]).shape == (0,)
+    assert list(linear_only.scores(cands)) == pytest.approx([linear_only.score(c) for c in cands])
+    assert not np.allclose(ranker.scores(cands), linear_only.scores(cands))  # the trees are used
+    assert int(np.argmax(ranker.scores(cands))) == 0  # a typed span in the gap beats the whole sentence
+
+
+def test_listwise_fit_ranks_each_questions_positive_first():
+    from scipy.sparse import csr_matrix
+
+    from qa.train_ranker import fit_listwise
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(3, 9, size=300)
+    X = rng.normal(size=(int(sizes.sum()), 5))
+    truth = np.array([2.0, -1.0, 0.0, 0.5, 0.0])
+    em = np.zeros(len(X))
+    start = 0
+    for n in sizes:
+        em[start + int(np.argmax(X[start : start + n] @ truth))] = 1.0
+        start += n
+    em[: sizes[0]] = 0.0  # a question without a positive and one without candidates are skipped
+    w = fit_listwise(csr_matrix(X), em, np.r_[0, sizes], l2=1e-4)
+    assert np.corrcoef(w, truth)[0, 1] > 0.95
 
 
 def test_engine_uses_the_ranker_and_can_turn_it_off(engine, seed_index):
