@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 # A sentence ends at one of these, plus any closing quotes or brackets that follow.
 _SENTENCE_END = re.compile(r"(?:[。！？；!?;]+|…{1,2}|\.{3,})[”’」』）)】\"']*|\n+")
@@ -31,14 +32,20 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return out
 
 
-# Traditional → Simplified for the characters of question words, units, name suffixes and common
-# function words, one character for one, so that Traditional questions are read like Simplified ones.
-_T2S = str.maketrans(
-    "誰裡裏麼甚幾個時間國區長遠種項場屆歲隻張億萬兩為與於從將對讓輛臺條頭級處點嗎會門員們說這號現發內經學關機構廳廠園廣灣館島鎮鄉縣東電車書詞語義稱當後來嗎麼鐘週歷層戶們紀錄華"
-    "聯總協會醫衛銀隊黨單買賣價錢條約獎賽場邊運動達過還開間問題體產業與實際質變類別並於",
-    "谁里里么什几个时间国区长远种项场届岁只张亿万两为与于从将对让辆台条头级处点吗会门员们说这号现发内经学关机构厅厂园广湾馆岛镇乡县东电车书词语义称当后来吗么钟周历层户们纪录华"
-    "联总协会医卫银队党单买卖价钱条约奖赛场边运动达过还开间问题体产业与实际质变类别并于",
-)
+def _t2s_table() -> dict[int, str]:
+    """Traditional → Simplified, one character for one: OpenCC's character table (``data/t2s.tsv``)
+    plus 甚 → 什, so that 甚麼 reads as 什么. Traditional text is then segmented, tagged and
+    matched like Simplified text; offsets are unchanged."""
+    table = {}
+    for line in (Path(__file__).parent / "data" / "t2s.tsv").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            trad, simp = line.split("\t")
+            table[ord(trad)] = simp
+    table[ord("甚")] = "什"
+    return table
+
+
+_T2S = _t2s_table()
 
 
 def normalize(text: str) -> str:
