@@ -137,8 +137,16 @@ def warm_up() -> None:
     _segmenter()
 
 
+# The commonest Chinese surnames: a new two- or three-character word starting with one is taken for a name.
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆"
+    "汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+
+
 def _tag(word: str, table: dict[str, str]) -> str:
-    """The dictionary's POS tag; words the dictionary lacks: m (digits), eng (Latin), x (punctuation), nu (a new word)."""
+    """The dictionary's POS tag; words the dictionary lacks: m (digits), eng (Latin), x (punctuation),
+    nr (a new 2–3 character word starting with a common surname: 方科), nu (another new word)."""
     tag = table.get(word)
     if tag:
         return tag
@@ -148,7 +156,7 @@ def _tag(word: str, table: dict[str, str]) -> str:
         return "eng"
     if not any(ch.isalnum() for ch in word):
         return "x"
-    return "nu"
+    return "nr" if 2 <= len(word) <= 3 and word[0] in _SURNAMES else "nu"
 
 
 @lru_cache(maxsize=8192)

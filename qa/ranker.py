@@ -5,7 +5,9 @@ of named features; this module only turns such dicts into scores:
 
 1. a linear model (listwise logistic regression) scores every candidate;
 2. gradient-boosted trees (LightGBM, kept in its own text format inside the JSON) re-score
-   the candidates from the frequent features plus the linear score;
+   the candidates from the frequent features plus the linear score; the final score is the
+   trees' plus ``blend`` times the linear score (which keeps the trees from overruling a clear
+   linear preference on inputs unlike their training data);
 3. a logistic regression over question-level features gives the probability that the
    retrieved passages answer the question at all (the engine abstains below 0.5).
 
@@ -45,6 +47,7 @@ class SpanRanker:
     columns: tuple[str, ...] = ()
     answerable: dict[str, float] | None = None
     answerable_bias: float = 0.0
+    blend: float = 0.0
     _booster: object = field(default=None, init=False, repr=False, compare=False)
     _column: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -81,7 +84,7 @@ class SpanRanker:
         cols += [n] * len(candidates)
         vals += linear.tolist()
         X = csr_matrix((vals, (rows, cols)), shape=(len(candidates), n + 1))
-        return np.asarray(self._booster.predict(X, num_threads=1), dtype=float)
+        return np.asarray(self._booster.predict(X, num_threads=1), dtype=float) + self.blend * linear
 
     def answerable_probability(self, features: dict[str, float]) -> float | None:
         """The probability that the passages answer the question; None without an answerability model."""
@@ -91,7 +94,7 @@ class SpanRanker:
 
     def save(self, path: Path) -> None:
         payload = {"format": FORMATS[-1], "bias": self.bias, "weights": self.weights, "meta": self.meta,
-                   "columns": list(self.columns), "trees": self.trees,
+                   "columns": list(self.columns), "trees": self.trees, "blend": self.blend,
                    "answerable": None if self.answerable is None else {"bias": self.answerable_bias, "weights": self.answerable}}
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
 
@@ -107,4 +110,4 @@ class SpanRanker:
         return cls({k: float(v) for k, v in data["weights"].items()}, float(data["bias"]), data.get("meta", {}),
                    data.get("trees") or None, tuple(data.get("columns") or ()),
                    None if ans is None else {k: float(v) for k, v in ans["weights"].items()},
-                   0.0 if ans is None else float(ans["bias"]))
+                   0.0 if ans is None else float(ans["bias"]), float(data.get("blend", 0.0)))

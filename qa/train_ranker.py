@@ -9,14 +9,16 @@ matches a gold answer exactly (CMRC 2018 metric).
    L2 penalty chosen by validation F1), fitted with L-BFGS on a sparse matrix.
 2. Trees: LightGBM lambdarank over the features seen at least ``MIN_COUNT`` times plus the
    linear score (out-of-fold on the training questions), graded labels (exact > F1 ≥ 0.8 >
-   F1 ≥ 0.5); the number of trees is chosen by validation F1.
+   F1 ≥ 0.5); the number of trees and the weight of the linear score added to theirs are
+   chosen by validation F1.
 3. Answerability: a logistic regression over question-level features telling the retrieved
    passages of a *validation* question (label 1) from the same question's passages with its gold
    paragraph removed from the pool (label 0). It is fitted on validation articles because the
    ranker's scores on its own training questions are over-confident.
 
-Everything is written as JSON to ``qa/models/span-ranker.json``; the held-out articles are
-never read.
+With the settings chosen, the linear model and the trees are refitted on training +
+validation articles. Everything is written as JSON to ``qa/models/span-ranker.json``; the
+held-out articles are never read.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ log = logging.getLogger("qa.train_ranker")
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 SETS = ("cmrc2018_dev.json", "DRCD_dev.json", "xquad.zh.json")
 MIN_COUNT = 50  # a feature goes to the trees when this many training candidates have it
+BLENDS = (0.0, 0.1, 0.2, 0.5)  # weights of the linear score added to the trees' (chosen on validation)
 SEED = 7
 REMOVED_RECALL = 0.9  # the abstention threshold abstains on at least this share of gold-removed validation questions
 
@@ -135,10 +138,32 @@ def _out_of_fold(table: _Table, l2: float, folds: int = 2) -> np.ndarray:
     return out
 
 
-def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1000) -> dict:
+def _fit_trees(table: _Table, l2: float, n_trees: int):
+    """LightGBM lambdarank over ``table``'s frequent features plus the out-of-fold linear score:
+    (model, feature columns). Labels are graded: exact > F1 ≥ 0.8 > F1 ≥ 0.5 > the rest."""
     import lightgbm
     from scipy.sparse import csr_matrix, hstack
-    from sklearn.linear_model import LogisticRegression
+
+    counts = np.asarray((table.X != 0).sum(axis=0)).ravel()
+    cols = np.where(counts >= MIN_COUNT)[0]
+    X = hstack([table.X[:, cols], csr_matrix(_out_of_fold(table, l2)[:, None])]).tocsr()
+    labels = np.where(table.em > 0, 3, np.where(table.f1 >= 0.8, 2, np.where(table.f1 >= 0.5, 1, 0)))
+    model = lightgbm.LGBMRanker(objective="lambdarank", n_estimators=n_trees, learning_rate=0.05, num_leaves=31,
+                                min_child_samples=20, colsample_bytree=0.5, subsample=0.8, subsample_freq=1,
+                                lambdarank_truncation_level=10, random_state=SEED, n_jobs=2, verbose=-1)
+    model.fit(X, labels, group=table.sizes[table.sizes > 0])
+    return model, cols
+
+
+def _ranker(table: _Table, w: np.ndarray, model, cols, n_trees: int, blend: float, **kw) -> SpanRanker:
+    names = table.vec.get_feature_names_out()
+    weights = {str(n): round(float(v), 6) for n, v in zip(names, w) if abs(v) > 1e-6}
+    return SpanRanker(weights, 0.0, kw.pop("meta", {}), model.booster_.model_to_string(num_iteration=n_trees),
+                      tuple(str(names[j]) for j in cols), blend=blend, **kw)
+
+
+def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1000) -> dict:
+    from scipy.sparse import csr_matrix, hstack
 
     t0 = time.time()
     train_rows = list(examples("train", data_dir))
@@ -147,7 +172,7 @@ def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1000) ->
     va = _Table(val_rows, tr.vec)
     log.info("%d training candidates for %d questions, %d validation (%.0fs)", tr.X.shape[0], len(tr.sizes), va.X.shape[0], time.time() - t0)
 
-    # 1. linear stage
+    # 1. linear stage: the L2 penalty by validation F1
     best = None
     for l2 in (3e-4, 1e-4):
         w = fit_listwise(tr.X, tr.em, tr.sizes, l2)
@@ -156,34 +181,31 @@ def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1000) ->
         if best is None or f1 > best[0]:
             best = (f1, em, l2, w)
     lin_f1, lin_em, l2, w = best
-    names = tr.vec.get_feature_names_out()
-    weights = {str(n): round(float(v), 6) for n, v in zip(names, w) if abs(v) > 1e-6}
 
-    # 2. trees over frequent features + the (out-of-fold) linear score
-    counts = np.asarray((tr.X != 0).sum(axis=0)).ravel()
-    cols = np.where(counts >= MIN_COUNT)[0]
-    Xt = hstack([tr.X[:, cols], csr_matrix(_out_of_fold(tr, l2)[:, None])]).tocsr()
+    # 2. trees: their number and the linear score's weight by validation F1
+    model, cols = _fit_trees(tr, l2, trees)
     Xv = hstack([va.X[:, cols], csr_matrix((va.X @ w)[:, None])]).tocsr()
-    labels = np.where(tr.em > 0, 3, np.where(tr.f1 >= 0.8, 2, np.where(tr.f1 >= 0.5, 1, 0)))
-    model = lightgbm.LGBMRanker(objective="lambdarank", n_estimators=trees, learning_rate=0.05, num_leaves=31,
-                                min_child_samples=20, colsample_bytree=0.5, subsample=0.8, subsample_freq=1,
-                                lambdarank_truncation_level=10, random_state=SEED, n_jobs=2, verbose=-1)
-    model.fit(Xt, labels, group=tr.sizes[tr.sizes > 0])
-    n_best, (tree_em, tree_f1) = max(((n, va.quality(model.predict(Xv, num_iteration=n))) for n in range(100, trees + 1, 100)),
-                                     key=lambda x: x[1][1])
-    log.info("trees: validation EM %.1f F1 %.1f with %d trees (%.0fs)", tree_em, tree_f1, n_best, time.time() - t0)
-    ranker = SpanRanker(weights, 0.0, {}, model.booster_.model_to_string(num_iteration=n_best), tuple(str(names[j]) for j in cols))
+    n_best, _ = max(((n, va.quality(model.predict(Xv, num_iteration=n))) for n in range(100, trees + 1, 100)), key=lambda x: x[1][1])
+    trees_v, linear_v = model.predict(Xv, num_iteration=n_best), va.X @ w
+    blend, (tree_em, tree_f1) = max(((b, va.quality(trees_v + b * linear_v)) for b in BLENDS), key=lambda x: x[1][1])
+    log.info("trees: validation EM %.1f F1 %.1f with %d trees + %.2f x linear (%.0fs)", tree_em, tree_f1, n_best, blend, time.time() - t0)
 
-    # 3. answerability: validation questions with and without their gold paragraph
-    answerable, answerable_bias, acc, threshold = fit_answerability(ranker, val_rows, data_dir)
-    meta = {"trained_on": "training articles of " + ", ".join(SETS) + "; answerability on their validation articles",
-            "candidates": int(tr.X.shape[0]), "questions": int(len(tr.sizes)), "l2": l2, "trees": n_best, "min_count": MIN_COUNT,
-            "validation_linear_em": round(lin_em, 2), "validation_linear_f1": round(lin_f1, 2),
+    # 3. answerability: validation questions with and without their gold paragraph, scored by this
+    #    (training-articles-only) ranker, as the final ranker will score questions it has not seen
+    answerable, answerable_bias, acc, threshold = fit_answerability(_ranker(tr, w, model, cols, n_best, blend), val_rows, data_dir)
+
+    # 4. the final ranker: the chosen settings refitted on training + validation articles
+    al = _Table(train_rows + val_rows)
+    w_all = fit_listwise(al.X, al.em, al.sizes, l2)
+    model_all, cols_all = _fit_trees(al, l2, n_best)
+    meta = {"trained_on": "training + validation articles of " + ", ".join(SETS) + " (settings chosen on the validation "
+                          "articles with a training-only fit; answerability fitted on validation articles)",
+            "candidates": int(al.X.shape[0]), "questions": int(len(al.sizes)), "l2": l2, "trees": n_best, "blend": blend,
+            "min_count": MIN_COUNT, "validation_linear_em": round(lin_em, 2), "validation_linear_f1": round(lin_f1, 2),
             "validation_em": round(tree_em, 2), "validation_f1": round(tree_f1, 2), "answerability_fit_accuracy": round(acc, 3),
             "abstain_below": threshold,
             "licence": "derived from CMRC 2018 (CC BY-SA 4.0), DRCD (CC BY-SA 3.0), XQuAD (CC BY-SA 4.0)"}
-    ranker = SpanRanker(weights, 0.0, meta, ranker.trees, ranker.columns, answerable, answerable_bias)
-    ranker.save(out)
+    _ranker(al, w_all, model_all, cols_all, n_best, blend, meta=meta, answerable=answerable, answerable_bias=answerable_bias).save(out)
     return dict(meta, seconds=round(time.time() - t0))
 
 
