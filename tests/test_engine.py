@@ -53,10 +53,10 @@ def test_gold_article_recall_at_5(engine, seed_rows):
 
 
 def test_unanswerable_questions_abstain_with_passages(engine, seed_rows):
-    unanswerable = [engine.ask(r["question"]) for r in seed_rows if not r["answerable"]]
-    answered = [a.question for a in unanswerable if a.answerable]
-    assert len(answered) <= 1, answered  # issue #6: at most one answer given where the truth is "not in the articles"
-    assert all(a.answer == "" and not a.citations for a in unanswerable if not a.answerable)
+    for row in seed_rows:
+        if not row["answerable"]:
+            a = engine.ask(row["question"])
+            assert not a.answerable and a.answer == "" and not a.citations, row["question"]
     a = engine.ask("深圳2024年的GDP是多少？")
     assert a.passages, "the closest passages are still returned"
     assert "未找到" in a.to_markdown()
