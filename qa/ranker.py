@@ -9,7 +9,8 @@ of named features; this module only turns such dicts into scores:
    trees' plus ``blend`` times the linear score (which keeps the trees from overruling a clear
    linear preference on inputs unlike their training data);
 3. a logistic regression over question-level features gives the probability that the
-   retrieved passages answer the question at all (the engine abstains below 0.5).
+   retrieved passages answer the question at all (the engine abstains below the threshold
+   stored with it in ``meta["abstain_below"]``).
 
 ``python -m qa.train_ranker`` fits all three.
 """
