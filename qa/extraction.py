@@ -227,6 +227,16 @@ def _clause_spans(s: str) -> list[tuple[int, int]]:
     return out
 
 
+def _glosses(s: str, nq: str) -> set[tuple[int, int]]:
+    """Parentheticals glossing a word of the question: 视觉语言动作 in 「VLA(视觉语言动作)」 for 「VLA是什么意思」."""
+    out = set()
+    for m in _PAREN.finditer(s):
+        word = next((w for _, b, w, _ in _tagged(s) if b == m.start()), "")
+        if len(word.strip()) >= 2 and word in nq and m.group(1) not in nq:
+            out.add((m.start(1), m.end(1)))
+    return out
+
+
 def _head(nq: str, slot: re.Match | None) -> str:
     """The noun the question word asks about: 颜色 in 什么颜色, 城市 in 哪个城市 (may be empty)."""
     if slot is None:
@@ -433,6 +443,10 @@ class Extractor:
                     feats.update({"cover": cover, "cover_gap": scored[0][1] - cover, "missing": missing, "sent_rank": 1.0 / rank, "passage_rank": 1.0 / p.rank, "heur": heur,
                                   f"k={kind}|heur": heur})
                 out.append(Candidate(p.chunk.doc_id, a + sa, a + sb, a, b, p.rank, score + heur, cover * (1.0 if typed else 0.85), feats))
+        if kind == "definition" and learned:
+            # "X是什么意思" where a passage glosses X in parentheses: the gloss is the answer
+            # (too rare in the training sets for the ranker to learn it).
+            out = [c for c in out if c.features and c.features.get("gloss")] or out
         return out, penalty
 
     def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
@@ -481,14 +495,19 @@ class Extractor:
                     cands.append((a, b, 0.0))
         if not cands:
             return []
+        glosses = _glosses(ns, nq)
+        if kind == "definition":
+            cands += [(a, b, 1.0) for a, b in glosses]
         # Which side of the question word each term stood on: the answer should stand the same way.
         before = {t for t in qterms if slot is not None and nq.find(t) != -1 and nq.find(t) < slot.start()}
         positions_t = [(i, i + len(t), w, t) for t, w in qterms.items() for i in _find_all(ns, t)]
         positions = [(pa, pb, w, t in before) for pa, pb, w, t in positions_t]
         plural = slot is not None and ("些" in slot.group() or "哪几" in slot.group())
         flags = _flags(ns) if learned else []
-        starts = {a: w for a, _, w, _ in _tagged(ns)} if learned else {}
-        ends = {b: w for _, b, w, _ in _tagged(ns)} if learned else {}
+        toks = _tagged(ns) if learned else ()
+        starts = {a: w for a, _, w, _ in toks}
+        verbs = [a for a, _, _, tag in toks if tag.startswith("v")]
+        ends = {b: w for _, b, w, _ in toks}
         best: dict[tuple[int, int], float] = {}
         for a, b, strength in cands:
             a, b = _trim(s, a, b)
@@ -552,6 +571,10 @@ class Extractor:
                     "head_last": float(bool(head) and text[-1] == head[-1]), "head_in": float(bool(head) and head in text),
                     f"{k}|head_last": float(bool(head) and text[-1] == head[-1]),
                     "copula_before": float(a > 0 and ns[a - 1] in "是为指"),
+                    # a name runs on into what it did (方科告诉记者); a company into its product (星尘智能AstrilotS1)
+                    f"{k}|verbs": float(sum(1 for v in verbs if a <= v < b)),
+                    f"{k}|mixed": float(bool(re.search(r"[\u4e00-\u9fff]", text)) and bool(re.search(r"[a-z]", text))),
+                    "gloss": float((a, b) in glosses), f"{k}|gloss": float((a, b) in glosses),
                 })
                 # A span that starts or ends with a word of the question usually carries part of the question.
                 first, last = starts.get(a, ""), ends.get(b, "")

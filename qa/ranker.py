@@ -5,7 +5,7 @@ of named features; this module only turns such dicts into scores:
 
 1. a linear model (listwise logistic regression) scores every candidate;
 2. gradient-boosted trees (LightGBM, kept in its own text format inside the JSON) re-score
-   the candidates from the frequent features plus the linear score; the final score is the
+   the linear model's best ``rescore_top`` candidates from the frequent features plus the linear score; the final score is the
    trees' plus ``blend`` times the linear score (which keeps the trees from overruling a clear
    linear preference on inputs unlike their training data);
 3. a logistic regression over question-level features gives the probability that the
@@ -49,6 +49,7 @@ class SpanRanker:
     answerable: dict[str, float] | None = None
     answerable_bias: float = 0.0
     blend: float = 0.0
+    rescore_top: int = 0
     _booster: object = field(default=None, init=False, repr=False, compare=False)
     _column: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -66,14 +67,20 @@ class SpanRanker:
         return _dot(self.weights, self.bias, features)
 
     def scores(self, candidates: list[dict[str, float]]) -> np.ndarray:
-        """Scores of a question's candidates (higher is better; comparable within one question)."""
+        """Scores of a question's candidates (higher is better; comparable within one question).
+
+        With trees, only the linear stage's best ``rescore_top`` candidates (all when 0) are re-scored by
+        them; the others score -inf (the trees cost time in proportion to the candidates they see)."""
         linear = np.fromiter((self.score(f) for f in candidates), float, len(candidates))
         if self._booster is None or not candidates:
             return linear
         from scipy.sparse import csr_matrix
 
+        top = np.arange(len(candidates))
+        if 0 < self.rescore_top < len(candidates):
+            top = np.sort(np.argpartition(-linear, self.rescore_top)[: self.rescore_top])
         rows, cols, vals = [], [], []
-        for i, feats in enumerate(candidates):
+        for i, feats in enumerate(candidates[j] for j in top):
             for name, value in feats.items():
                 j = self._column.get(name)
                 if j is not None and value:
@@ -81,11 +88,13 @@ class SpanRanker:
                     cols.append(j)
                     vals.append(value)
         n = len(self.columns)
-        rows += range(len(candidates))
-        cols += [n] * len(candidates)
-        vals += linear.tolist()
-        X = csr_matrix((vals, (rows, cols)), shape=(len(candidates), n + 1))
-        return np.asarray(self._booster.predict(X, num_threads=1), dtype=float) + self.blend * linear
+        rows += range(len(top))
+        cols += [n] * len(top)
+        vals += linear[top].tolist()
+        X = csr_matrix((vals, (rows, cols)), shape=(len(top), n + 1))
+        out = np.full(len(candidates), -np.inf)
+        out[top] = np.asarray(self._booster.predict(X, num_threads=1), dtype=float) + self.blend * linear[top]
+        return out
 
     def answerable_probability(self, features: dict[str, float]) -> float | None:
         """The probability that the passages answer the question; None without an answerability model."""
@@ -95,9 +104,9 @@ class SpanRanker:
 
     def save(self, path: Path) -> None:
         payload = {"format": FORMATS[-1], "bias": self.bias, "weights": self.weights, "meta": self.meta,
-                   "columns": list(self.columns), "trees": self.trees, "blend": self.blend,
+                   "columns": list(self.columns), "trees": self.trees, "blend": self.blend, "rescore_top": self.rescore_top,
                    "answerable": None if self.answerable is None else {"bias": self.answerable_bias, "weights": self.answerable}}
-        path.write_text(json.dumps(payload, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
+        Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> SpanRanker:
@@ -111,4 +120,4 @@ class SpanRanker:
         return cls({k: float(v) for k, v in data["weights"].items()}, float(data["bias"]), data.get("meta", {}),
                    data.get("trees") or None, tuple(data.get("columns") or ()),
                    None if ans is None else {k: float(v) for k, v in ans["weights"].items()},
-                   0.0 if ans is None else float(ans["bias"]), float(data.get("blend", 0.0)))
+                   0.0 if ans is None else float(ans["bias"]), float(data.get("blend", 0.0)), int(data.get("rescore_top", 0)))

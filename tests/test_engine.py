@@ -62,6 +62,19 @@ def test_unanswerable_questions_abstain_with_passages(engine, seed_rows):
     assert "未找到" in a.to_markdown()
 
 
+def _one_article(text: str) -> QA:
+    from qa import Document, Section
+
+    return QA.build([Document("d1", "星河", text, (Section("", 0, len(text)),))])
+
+
+def test_definition_question_answers_with_the_parenthesised_gloss():
+    engine = _one_article("星河公司发布了新一代LBM(大行为模型)系统。该系统已在三家工厂上线，每天处理上万个订单。")
+    a = engine.ask("LBM是什么意思？")
+    assert a.answer == "大行为模型"
+    check_invariants(engine, a)
+
+
 def test_most_seed_answers_are_exact(engine, seed_rows):
     answerable = [r for r in seed_rows if r["answerable"]]
     exact = sum(engine.ask(r["question"]).answer in r["answers"] for r in answerable)
@@ -128,10 +141,7 @@ def test_random_substring_questions_from_the_articles(engine, data):
 
 
 def test_in_memory_build_from_documents():
-    from qa import Document, Section
-
-    text = "小明在2019年创办了星河公司。星河公司总部位于杭州。"
-    engine = QA.build([Document("d1", "星河", text, (Section("", 0, len(text)),))])
+    engine = _one_article("小明在2019年创办了星河公司。星河公司总部位于杭州。")
     a = engine.ask("星河公司总部位于哪里？")
     assert a.answer == "杭州"
     check_invariants(engine, a)

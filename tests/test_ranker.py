@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -42,6 +43,31 @@ def test_trees_rescore_the_linear_ranking():
     assert list(linear_only.scores(cands)) == pytest.approx([linear_only.score(c) for c in cands])
     assert not np.allclose(ranker.scores(cands), linear_only.scores(cands))  # the trees are used
     assert int(np.argmax(ranker.scores(cands))) == 0  # a typed span in the gap beats the whole sentence
+
+
+def test_trees_rescore_only_the_linear_stages_best(tmp_path):
+    ranker = SpanRanker.load()
+    assert ranker.rescore_top == ranker.meta["rescore_top"] > 0
+    cands = [{"k=what": 1.0, "near": x, "typed": 1.0 - x, "cover": 1.0, "in_gap": float(i % 2)} for i, x in enumerate(np.linspace(0, 1, 12))]
+    linear = np.array([ranker.score(c) for c in cands])
+    everything = replace(ranker, rescore_top=0).scores(cands)
+    cascade = replace(ranker, rescore_top=4).scores(cands)
+    best4 = set(np.argsort(-linear)[:4].tolist())
+    assert {i for i in range(12) if np.isfinite(cascade[i])} == best4
+    assert cascade[sorted(best4)] == pytest.approx(everything[sorted(best4)])
+    path = tmp_path / "r.json"
+    replace(ranker, rescore_top=4).save(path)
+    assert SpanRanker.load(path).rescore_top == 4
+
+
+def test_blend_is_the_largest_within_one_standard_error():
+    from qa.train_ranker import _within_one_se
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(size=2000)
+    noise = np.where(rng.uniform(size=2000) < 0.05, rng.uniform(-1, 1, size=2000), 0.0)  # 5% of questions change
+    assert _within_one_se({0.0: base, 0.5: np.clip(base + noise, 0, 1), 1.0: base - 0.2}) == 0.5
+    assert _within_one_se({0.0: base, 0.5: base - 0.05, 1.0: base - 0.2}) == 0.0  # every question worse
 
 
 def test_listwise_fit_ranks_each_questions_positive_first():
