@@ -194,6 +194,15 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id", dro
     return Report(len(items), m, preds)
 
 
+def passages_without_gold(engine, question: str, gold: str, answers, k: int = 5) -> list | None:
+    """The top ``k`` passages for ``question`` once document ``gold`` is removed from the results, ranked
+    1..k; None when an answer text still appears in them (the question is then still answerable)."""
+    rest = [p for p in engine.retriever.retrieve(question, k + 10) if p.chunk.doc_id != gold][:k]
+    if any(a and a in p.chunk.text for p in rest for a in answers):
+        return None
+    return [replace(p, rank=i + 1) for i, p in enumerate(rest)]
+
+
 def _gold_removed(engine, items: list[Item], k: int, answerable_abstained: int) -> dict:
     """Abstention when the gold paragraph is removed from the pool: each question is asked over the
     next ``k`` passages (questions whose answer text still appears in them are skipped). Precision counts
@@ -202,11 +211,12 @@ def _gold_removed(engine, items: list[Item], k: int, answerable_abstained: int) 
     for it in items:
         if not it.answerable or it.gold is None:
             continue
-        rest = [p for p in engine.retriever.retrieve(it.question.strip() or "?", k + 10) if p.chunk.doc_id != it.gold][:k]
-        if any(a and a in p.chunk.text for p in rest for a in it.answers):
+        question = it.question.strip() or "?"
+        rest = passages_without_gold(engine, question, it.gold, it.answers, k)
+        if rest is None:
             continue
         asked += 1
-        abstained += not engine.answer(it.question.strip() or "?", [replace(p, rank=i + 1) for i, p in enumerate(rest)]).answerable
+        abstained += not engine.answer(question, rest).answerable
     return {"gold_removed_questions": asked, "gold_removed_abstain_recall": abstained / asked if asked else 0.0,
             "gold_removed_abstain_precision": abstained / (abstained + answerable_abstained) if abstained + answerable_abstained else 0.0}
 

@@ -229,12 +229,10 @@ def _clause_spans(s: str) -> list[tuple[int, int]]:
 
 def _glosses(s: str, nq: str) -> set[tuple[int, int]]:
     """Parentheticals glossing a word of the question: 视觉语言动作 in 「VLA(视觉语言动作)」 for 「VLA是什么意思」."""
-    out = set()
-    for m in _PAREN.finditer(s):
-        word = next((w for _, b, w, _ in _tagged(s) if b == m.start()), "")
-        if len(word.strip()) >= 2 and word in nq and m.group(1) not in nq:
-            out.add((m.start(1), m.end(1)))
-    return out
+    matches = list(_PAREN.finditer(s))
+    ends = {b: w for _, b, w, _ in _tagged(s)} if matches else {}
+    return {(m.start(1), m.end(1)) for m in matches
+            if len(ends.get(m.start(), "").strip()) >= 2 and ends[m.start()] in nq and m.group(1) not in nq}
 
 
 def _head(nq: str, slot: re.Match | None) -> str:
@@ -359,14 +357,13 @@ def answer_features(question: str, cands: list[Candidate], scores: np.ndarray, b
     exp = np.exp(scores - top)
     f = cands[best].features or {}
     kind, _ = question_type(normalize(question))
-    out = {
+    return {
         "top": top, "margin": top - float(rest.max()) if len(rest) else 5.0, "share": 1.0 / float(exp.sum()),
         "cover": f.get("cover", 0.0), "best_cover": f.get("cover", 0.0) + f.get("cover_gap", 0.0),
         "clause_cover": f.get("clause_cover", 0.0), "near": f.get("near", 0.0), "typed": f.get("typed", 0.0),
         "missing": f.get("missing", 0.0),
         "sent_rank": f.get("sent_rank", 0.0), f"k={kind}": 1.0,
     }
-    return out
 
 
 class Extractor:
@@ -495,7 +492,7 @@ class Extractor:
                     cands.append((a, b, 0.0))
         if not cands:
             return []
-        glosses = _glosses(ns, nq)
+        glosses = _glosses(ns, nq) if learned or kind == "definition" else set()
         if kind == "definition":
             cands += [(a, b, 1.0) for a, b in glosses]
         # Which side of the question word each term stood on: the answer should stand the same way.

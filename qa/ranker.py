@@ -5,9 +5,10 @@ of named features; this module only turns such dicts into scores:
 
 1. a linear model (listwise logistic regression) scores every candidate;
 2. gradient-boosted trees (LightGBM, kept in its own text format inside the JSON) re-score
-   the linear model's best ``rescore_top`` candidates from the frequent features plus the linear score; the final score is the
-   trees' plus ``blend`` times the linear score (which keeps the trees from overruling a clear
-   linear preference on inputs unlike their training data);
+   the linear model's best ``rescore_top`` candidates from the frequent features plus the
+   linear score; the final score is the trees' plus ``blend`` times the linear score (which
+   keeps the trees from overruling a clear linear preference on inputs unlike their
+   training data);
 3. a logistic regression over question-level features gives the probability that the
    retrieved passages answer the question at all (the engine abstains below the threshold
    stored with it in ``meta["abstain_below"]``).

@@ -29,13 +29,12 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from . import squad
-from .evaluation import documents_from_squad, exact_match, f1_score
+from .evaluation import documents_from_squad, exact_match, f1_score, passages_without_gold
 from .extraction import answer_features
 from .ranker import DEFAULT_PATH, SpanRanker
 
@@ -73,11 +72,12 @@ def examples(part: str, data_dir: Path = DATA, k: int = 5, drop_gold: bool = Fal
         docs = engine.store.documents
         for p in paragraphs:
             for q in p.questions:
-                passages = engine.retriever.retrieve(q.text, k + 10 if drop_gold else k)
                 if drop_gold:
-                    passages = [replace(x, rank=i + 1) for i, x in enumerate(y for y in passages if y.chunk.doc_id != p.pid)][:k]
-                    if any(a in docs[x.chunk.doc_id].text[x.chunk.start : x.chunk.end] for x in passages for a in q.answers):
+                    passages = passages_without_gold(engine, q.text, p.pid, q.answers, k)
+                    if passages is None:
                         continue
+                else:
+                    passages = engine.retriever.retrieve(q.text, k)
                 cands, penalty = engine.extractor.candidates(q.text, passages, docs)
                 texts = [docs[c.doc_id].text[c.start : c.end] for c in cands]
                 yield q, list(q.answers), cands, texts, penalty, passages
