@@ -78,7 +78,7 @@ _STOP = set(
 
 
 # Candidates per sentence that the learned ranker scores (the best by the heuristic).
-MAX_RANKED_SPANS = 60
+MAX_RANKED_SPANS = 100
 # Confidence factor for each question word (Latin) or character (CJK) that appears nowhere in the articles
 # (chosen on validation articles and the seed questions: 0.4/0.6 change validation F1 by < 0.2).
 UNSEEN_PENALTY = 0.4
@@ -168,10 +168,30 @@ def _tagged(sentence: str) -> tuple[tuple[int, int, str, str], ...]:
     """
     seg, table = _segmenter()
     out, pos = [], 0
-    for w in seg.cut(sentence, HMM=True):
-        out.append((pos, pos + len(w), w, _tag(w, table)))
-        pos += len(w)
+    for word in seg.cut(sentence, HMM=True):
+        for w in _unglue(word, table):
+            out.append((pos, pos + len(w), w, _tag(w, table)))
+            pos += len(w)
     return tuple(out)
+
+
+# Function characters that jieba's new-word HMM glues onto an unknown word (嘻哈是, 国际人道法中, 斯科尔斯基在,
+# 金正哲则, 如王怡): split off, so that the word alone can be an answer.
+_GLUED_AFTER = set("是在则中和与及为的了等于从对把被将也都就而并又或")
+_GLUED_BEFORE = set("在如其从被与和及则而并又或将")
+
+
+def _unglue(word: str, table: dict[str, str]) -> list[str]:
+    """``word`` with a function character split off either end when the dictionary lacks the word
+    (a two-character new word starting with a surname is left whole: it may be a name, 张和)."""
+    if len(word) < 2 or word in table or (len(word) == 2 and word[0] in _SURNAMES):
+        return [word]
+    head, tail = [], []
+    if len(word) >= 3 and word[0] in _GLUED_BEFORE:
+        head, word = [word[0]], word[1:]
+    if len(word) >= 2 and word[-1] in _GLUED_AFTER:
+        word, tail = word[:-1], [word[-1]]
+    return head + [word] + tail
 
 
 def _entities(sentence: str, tags: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -224,6 +244,21 @@ def _clause_spans(s: str) -> list[tuple[int, int]]:
     for m in re.finditer(r"(?:是|为|指)", s):
         out.append((m.end(), next((b for a, b in clauses if a <= m.end() < b), len(s))))
         out.append((m.end(), len(s)))
+    return out
+
+
+def _clause_cores(s: str) -> list[tuple[int, int]]:
+    """Each punctuation-bounded clause without its leading connective, adverb, preposition or verb
+    (又因其…, 主要围绕…, 位于九龙城…, 起因于…): the tokens that frame an answer rather than belong to it."""
+    cuts = [0] + [i + 1 for i, ch in enumerate(s) if ch in _CLAUSE_BREAKS] + [len(s)]
+    toks = _tagged(s)
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        inside = [t for t in toks if a <= t[0] and t[1] <= b]
+        for lead in range(1, 3):
+            if len(inside) <= lead or not all(len(w) <= 3 and tag[:1] in "pcdvr" for _, _, w, tag in inside[:lead]):
+                break
+            out.append((inside[lead][0], b))
     return out
 
 
@@ -483,12 +518,18 @@ class Extractor:
             else:
                 cands.append((ga, gb, 0.0))
         clauses: set[tuple[int, int]] = set()
+        cores: set[tuple[int, int]] = set()
         if learned:
             cands += [(a, b, 0.0) for a, b in _token_spans(ns)]
             for a, b in _clause_spans(ns):
                 a, b = _trim(s, a, b)
                 if b - a > 1:
                     clauses.add((a, b))
+                    cands.append((a, b, 0.0))
+            for a, b in _clause_cores(ns):
+                a, b = _trim(s, a, b)
+                if b - a > 1:
+                    cores.add((a, b))
                     cands.append((a, b, 0.0))
         if not cands:
             return []
@@ -529,7 +570,7 @@ class Extractor:
             scored.append((heur, a, b, strength, text, left, right, near, in_gap, listed))
         if learned:  # describe only the most plausible spans (and every clause): features cost more than the heuristic
             scored = sorted(scored, key=lambda x: -x[0])
-            scored = scored[:MAX_RANKED_SPANS] + [x for x in scored[MAX_RANKED_SPANS:] if (x[1], x[2]) in clauses]
+            scored = scored[:MAX_RANKED_SPANS] + [x for x in scored[MAX_RANKED_SPANS:] if (x[1], x[2]) in clauses or (x[1], x[2]) in cores]
             head = _head(nq, slot)
             cuts = [i for i, ch in enumerate(ns) if ch in _CLAUSE_BREAKS]
         out = []
@@ -564,6 +605,7 @@ class Extractor:
                     "win_left": sum(win_l.values()) / total, "win_right": sum(win_r.values()) / total,
                     f"{k}|win_left": sum(win_l.values()) / total, f"{k}|win_right": sum(win_r.values()) / total,
                     "is_clause": float((a, b) in clauses), f"{k}|is_clause": float((a, b) in clauses),
+                    "is_core": float((a, b) in cores), f"{k}|is_core": float((a, b) in cores),
                     "clauses": float(sum(1 for i in cuts if a <= i < b)), "to_end": float(b == len(ns)),
                     "head_last": float(bool(head) and text[-1] == head[-1]), "head_in": float(bool(head) and head in text),
                     f"{k}|head_last": float(bool(head) and text[-1] == head[-1]),
