@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 FILES = ("documents.jsonl", "chunks.jsonl", "vectors.npy", "vectors.faiss")
+# numpy parses a .npy header with ast.literal_eval, and on CPython 3.11 two threads parsing at once can raise
+# "SystemError: AST constructor recursion depth mismatch" (see CPython gh-106905): loads are serialised.
+_NPY_LOCK = threading.Lock()
 # Exact search below this many vectors; HNSW above (see bench/ for the measurements behind it).
 HNSW_FROM = 50_000
 
@@ -229,7 +233,8 @@ def _load(version: Path) -> StoredIndex:
             sections = tuple(Section(**s) for s in row.pop("sections"))
             documents[row["doc_id"]] = Document(sections=sections, **row)
         chunks = [Chunk(**json.loads(line)) for line in (version / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-        vectors = np.load(version / "vectors.npy", allow_pickle=False)
+        with _NPY_LOCK:
+            vectors = np.load(version / "vectors.npy", allow_pickle=False)
         index = faiss.read_index(str(version / "vectors.faiss"))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise IndexCorrupt(f"index in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
