@@ -234,12 +234,17 @@ _CLAUSE_BREAKS = "，；：,;:。！？!?"
 _WH = re.compile(r"(?:什么|哪一?[个种些家位类项所条部座]?|何)")
 
 
+def _clauses(s: str) -> list[tuple[int, int]]:
+    """The punctuation-bounded clauses of ``s`` (each with its closing punctuation)."""
+    cuts = [0] + [i + 1 for i, ch in enumerate(s) if ch in _CLAUSE_BREAKS] + [len(s)]
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
 def _clause_spans(s: str) -> list[tuple[int, int]]:
     """Punctuation-bounded clauses of ``s``, each clause with those after it to the sentence end,
     and the predicate after a copula (是/为/指) to the end of its clause and of the sentence."""
-    cuts = [0] + [i + 1 for i, ch in enumerate(s) if ch in _CLAUSE_BREAKS] + [len(s)]
-    clauses = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
-    out = [(a, b) for a, b in clauses]
+    clauses = _clauses(s)
+    out = list(clauses)
     out += [(a, len(s)) for a, _ in clauses[1:-1]]
     for m in re.finditer(r"(?:是|为|指)", s):
         out.append((m.end(), next((b for a, b in clauses if a <= m.end() < b), len(s))))
@@ -250,10 +255,9 @@ def _clause_spans(s: str) -> list[tuple[int, int]]:
 def _clause_cores(s: str) -> list[tuple[int, int]]:
     """Each punctuation-bounded clause without its leading connective, adverb, preposition or verb
     (又因其…, 主要围绕…, 位于九龙城…, 起因于…): the tokens that frame an answer rather than belong to it."""
-    cuts = [0] + [i + 1 for i, ch in enumerate(s) if ch in _CLAUSE_BREAKS] + [len(s)]
     toks = _tagged(s)
     out = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in _clauses(s):
         inside = [t for t in toks if a <= t[0] and t[1] <= b]
         for lead in range(1, 3):
             if len(inside) <= lead or not all(len(w) <= 3 and tag[:1] in "pcdvr" for _, _, w, tag in inside[:lead]):
