@@ -574,7 +574,8 @@ class Extractor:
             scored.append((heur, a, b, strength, text, left, right, near, in_gap, listed))
         if learned:  # describe only the most plausible spans (and every clause): features cost more than the heuristic
             scored = sorted(scored, key=lambda x: -x[0])
-            scored = scored[:MAX_RANKED_SPANS] + [x for x in scored[MAX_RANKED_SPANS:] if (x[1], x[2]) in clauses or (x[1], x[2]) in cores]
+            always = clauses | cores
+            scored = scored[:MAX_RANKED_SPANS] + [x for x in scored[MAX_RANKED_SPANS:] if (x[1], x[2]) in always]
             head = _head(nq, slot)
             cuts = [i for i, ch in enumerate(ns) if ch in _CLAUSE_BREAKS]
         out = []
