@@ -10,7 +10,9 @@
    when the question is laid over the sentence (``按什么作为基数`` over
    ``按……为基数``), punctuation-bounded clauses and runs of words. Each is
    described by named features (type, nearness of the question's words, the clause's
-   coverage, edges, length…).
+   coverage, edges, length, the head noun asked for against the span's part of speech,
+   the question's words right beside it, the longest stretch of the question its sentence
+   repeats…) and by its distance to the question's best candidate on the main ones.
 4. With the learned ranker (``ranker.py``, the default) the features are scored by
    its linear model and trees, and the answerability model turns question-level
    features into the confidence; without it a hand-written score picks the span and the
@@ -21,7 +23,9 @@
 
 from __future__ import annotations
 
+import difflib
 import math
+from bisect import bisect_left
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -87,6 +91,9 @@ UNSEEN_CHAR_PENALTY = 0.6
 _FUNCTION = set("的了吗呢是么哪谁几何吧啊呀")
 
 
+_DIGIT = re.compile(r"[0-9零〇一二两三四五六七八九十百千万亿]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[a-z]")
 _BREAKS = set("，。；：！？,.;:!?、（）()《》“”「」『』\n ")
 
 
@@ -285,6 +292,20 @@ def _head(nq: str, slot: re.Match | None) -> str:
     return re.split(r"[的是为在有了呢吗和与及]", tail)[0]
 
 
+def _slot_neighbours(nq: str, slot: re.Match | None, head: str) -> tuple[str, str]:
+    """The question's words right before the question word and right after it and its ``head`` noun
+    (function words skipped): 位于 in 「学校位于哪里」, 举办 in 「什么国家举办了亚运会」."""
+    if slot is None:
+        return "", ""
+    after = slot.end()
+    if head and (i := nq.find(head, slot.start())) >= 0:
+        after = max(after, i + len(head))
+    toks = [(a, b, w) for a, b, w, _ in _tagged(nq) if w.strip() and w not in _STOP and w not in _BREAKS]
+    left = next((w for a, b, w in reversed(toks) if b <= slot.start()), "")
+    right = next((w for a, b, w in toks if a >= after), "")
+    return left, right
+
+
 def _candidates(kind: str | None, s: str) -> list[tuple[int, int, float]]:
     """Candidate spans (start, end, type strength 0–1) inside sentence text ``s``.
 
@@ -377,6 +398,12 @@ def _clause_end(s: str, start: int) -> int:
     return min(ends) if ends else len(s)
 
 
+def _longest_common(q: str, s: str) -> tuple[int, int, int]:
+    """The longest run of characters ``q`` and ``s`` share: (length, start in ``s``, end in ``s``)."""
+    m = difflib.SequenceMatcher(None, q, s, autojunk=False).find_longest_match(0, len(q), 0, len(s))
+    return m.size, m.b, m.b + m.size
+
+
 def _trim(s: str, a: int, b: int) -> tuple[int, int]:
     """Strip whitespace and framing punctuation/particles from a span."""
     while a < b and (s[a].isspace() or s[a] in "，。、；：,.;:的是了在由从”’」』)）"):
@@ -384,6 +411,25 @@ def _trim(s: str, a: int, b: int) -> tuple[int, int]:
     while b > a and (s[b - 1].isspace() or s[b - 1] in "，。、；：,.;:的了“‘「『(（"):
         b -= 1
     return a, b
+
+
+_RELATIVE = ("heur", "near", "win_left", "win_right", "clause_cover")
+
+
+def _relative(cands: list[Candidate]) -> None:
+    """Add each candidate's distance to the question's best on features that matter relative to the
+    other candidates (the nearest name to the question's words, not merely a near one)."""
+    feats = [c.features for c in cands if c.features]
+    typed = [f.get("typed", 0.0) >= 0.7 for f in feats]
+    for key in _RELATIVE:
+        values = [f.get(key, 0.0) for f in feats]
+        top = max(values, default=0.0)
+        top_typed = max((v for v, t in zip(values, typed) if t), default=0.0)
+        gap, gap_typed = f"{key}_gap", f"{key}_gap_typed"
+        for f, v, t in zip(feats, values, typed):
+            f[gap] = top - v
+            if t:
+                f[gap_typed] = top_typed - v
 
 
 def answer_features(question: str, cands: list[Candidate], scores: np.ndarray, best: int) -> dict[str, float]:
@@ -400,7 +446,7 @@ def answer_features(question: str, cands: list[Candidate], scores: np.ndarray, b
         "top": top, "margin": top - float(rest.max()) if len(rest) else 5.0, "share": 1.0 / float(exp.sum()),
         "cover": f.get("cover", 0.0), "best_cover": f.get("cover", 0.0) + f.get("cover_gap", 0.0),
         "clause_cover": f.get("clause_cover", 0.0), "near": f.get("near", 0.0), "typed": f.get("typed", 0.0),
-        "missing": f.get("missing", 0.0),
+        "missing": f.get("missing", 0.0), "common": f.get("common", 0.0), "best_common": f.get("common", 0.0) + f.get("common_gap", 0.0),
         "sent_rank": f.get("sent_rank", 0.0), f"k={kind}": 1.0,
     }
 
@@ -465,7 +511,12 @@ class Extractor:
         out: list[Candidate] = []
         learned = self.ranker is not None
         top_weight = max(qterms.values())
-        for rank, (score, cover, p, a, b, near_terms) in enumerate(scored[: self.n_sentences], 1):
+        top = scored[: self.n_sentences]
+        # The longest stretch of the question (without its question word) each sentence repeats verbatim.
+        asked = nq[: slot.start()] + " " + nq[slot.end():] if slot else nq
+        common = [_longest_common(asked, normalize(documents[p.chunk.doc_id].text[a:b])) for _, _, p, a, b, _ in top] if learned else []
+        most_common = max((c[0] for c in common), default=0)
+        for rank, (score, cover, p, a, b, near_terms) in enumerate(top, 1):
             # The most specific question word the sentence (or the one before) lacks: 售价 in 「S1的售价是多少」.
             missing = max((w for t, w in qterms.items() if t not in near_terms), default=0.0) / top_weight
             s = documents[p.chunk.doc_id].text[a:b]
@@ -476,9 +527,16 @@ class Extractor:
                 spans.append((0.0, sa, sb, {"whole": 1.0}))
             for heur, sa, sb, feats in spans:
                 if feats is not None:
+                    n_common, ca, cb = common[rank - 1]
+                    dist = ca - sb if sb <= ca else sa - cb if sa >= cb else -1
+                    feats.update({"common": n_common / len(asked), "common_gap": (most_common - n_common) / len(asked),
+                                  "common_near": math.exp(-dist / 4.0) if dist >= 0 and n_common >= 2 else 0.0,
+                                  "common_overlap": float(dist < 0 and n_common >= 2)})
                     feats.update({"cover": cover, "cover_gap": scored[0][1] - cover, "missing": missing, "sent_rank": 1.0 / rank, "passage_rank": 1.0 / p.rank, "heur": heur,
                                   f"k={kind}|heur": heur})
                 out.append(Candidate(p.chunk.doc_id, a + sa, a + sb, a, b, p.rank, score + heur, cover * (1.0 if typed else 0.85), feats))
+        if learned:
+            _relative(out)
         if kind == "definition" and learned:
             # "X是什么意思" where a passage glosses X in parentheses: the gloss is the answer
             # (too rare in the training sets for the ranker to learn it).
@@ -556,9 +614,10 @@ class Extractor:
             if b > a and strength >= best.get((a, b), -1.0):
                 best[(a, b)] = strength
         scored = []
+        long_terms = [t for t in qterms if len(t) > 1]
         for (a, b), strength in best.items():
             text = ns[a:b]
-            inside = sum(len(t) for t in qterms if len(t) > 1 and t in text)
+            inside = sum(len(t) for t in long_terms if t in text)
             if len(text) <= 1 or text in nq or inside >= len(text) * 0.6:
                 continue  # an answer does not repeat the question
             left = right = 0.0
@@ -577,7 +636,9 @@ class Extractor:
             always = clauses | cores
             scored = scored[:MAX_RANKED_SPANS] + [x for x in scored[MAX_RANKED_SPANS:] if (x[1], x[2]) in always]
             head = _head(nq, slot)
+            qleft, qright = _slot_neighbours(nq, slot, head)
             cuts = [i for i, ch in enumerate(ns) if ch in _CLAUSE_BREAKS]
+            in_q = set(nq).__contains__
         out = []
         for heur, a, b, strength, text, left, right, near, in_gap, listed in scored:
             feats = None
@@ -585,12 +646,16 @@ class Extractor:
                 k = f"k={kind}"
                 w = f"w={slot.group() if slot else ''}"
                 feats = {
+                    f"h={head}|last={flags[b - 1]}": 1.0, f"h={head}|lastch={text[-1]}": 1.0,
+                    f"h1={head[-1:]}|last={flags[b - 1]}": 1.0,
+                    "adj_left": float(bool(qleft) and qleft in ns[max(0, a - len(qleft) - 1):a]),
+                    "adj_right": float(bool(qright) and qright in ns[b:b + len(qright) + 1]),
                     k: 1.0, f"{k}|first={flags[a]}": 1.0, f"{k}|last={flags[b - 1]}": 1.0, f"{k}|typed": strength,
                     "typed": strength, "in_gap": float(in_gap), f"{k}|in_gap": float(in_gap), "near": near,
                     "near_left": left / total, "near_right": right / total, f"{k}|near": near,
                     "len": math.log1p(b - a), f"{k}|len": math.log1p(b - a), "long": float(b - a > 12),
-                    "q_overlap": sum(ch in nq for ch in text) / len(text), "listed": float(listed),
-                    f"{k}|digit": float(bool(re.search(r"[0-9零〇一二两三四五六七八九十百千万亿]", text))),
+                    "q_overlap": sum(map(in_q, text)) / len(text), "listed": float(listed),
+                    f"{k}|digit": float(bool(_DIGIT.search(text))),
                     "prev_break": float(a == 0 or ns[a - 1] in _BREAKS), "next_break": float(b == len(ns) or ns[b] in _BREAKS),
                     f"{k}|prev={flags[a - 1] if a else '^'}": 1.0, f"{k}|next={flags[b] if b < len(ns) else '$'}": 1.0,
                     f"{k}|prevch={ns[a - 1] if a else '^'}": 1.0, f"{k}|nextch={ns[b] if b < len(ns) else '$'}": 1.0,
@@ -599,25 +664,37 @@ class Extractor:
                     "prevtok_in_q": float(len(ends.get(a, "")) > 1 and ends.get(a, "") in nq),
                     "nexttok_in_q": float(len(starts.get(b, "")) > 1 and starts.get(b, "") in nq),
                 }
-                # The clause around the span: how much of the question it holds, outside the span.
-                ca = max((i + 1 for i in cuts if i < a), default=0)
-                cb = min((i for i in cuts if i >= b), default=len(ns))
-                here = {t: w for pa, pb, w, t in positions_t if ca <= pa and pb <= cb and (pb <= a or pa >= b)}
-                win_l = {t: w for pa, pb, w, t in positions_t if a - 12 <= pa and pb <= a}
-                win_r = {t: w for pa, pb, w, t in positions_t if b <= pa and pb <= b + 12}
+                # The clause around the span: how much of the question it holds, outside the span;
+                # and the question's words within 12 characters either side.
+                ia, ib = bisect_left(cuts, a), bisect_left(cuts, b)
+                ca, cb = cuts[ia - 1] + 1 if ia else 0, cuts[ib] if ib < len(cuts) else len(ns)
+                here: dict[str, float] = {}
+                win_l: dict[str, float] = {}
+                win_r: dict[str, float] = {}
+                for pa, pb, w, t in positions_t:
+                    if pb <= a:
+                        if pa >= ca:
+                            here[t] = w
+                        if pa >= a - 12:
+                            win_l[t] = w
+                    elif pa >= b:
+                        if pb <= cb:
+                            here[t] = w
+                        if pb <= b + 12:
+                            win_r[t] = w
+                clause_cover, wl, wr = sum(here.values()) / total, sum(win_l.values()) / total, sum(win_r.values()) / total
                 feats.update({
-                    "clause_cover": sum(here.values()) / total, f"{k}|clause_cover": sum(here.values()) / total,
-                    "win_left": sum(win_l.values()) / total, "win_right": sum(win_r.values()) / total,
-                    f"{k}|win_left": sum(win_l.values()) / total, f"{k}|win_right": sum(win_r.values()) / total,
+                    "clause_cover": clause_cover, f"{k}|clause_cover": clause_cover,
+                    "win_left": wl, "win_right": wr, f"{k}|win_left": wl, f"{k}|win_right": wr,
                     "is_clause": float((a, b) in clauses), f"{k}|is_clause": float((a, b) in clauses),
                     "is_core": float((a, b) in cores), f"{k}|is_core": float((a, b) in cores),
-                    "clauses": float(sum(1 for i in cuts if a <= i < b)), "to_end": float(b == len(ns)),
+                    "clauses": float(ib - ia), "to_end": float(b == len(ns)),
                     "head_last": float(bool(head) and text[-1] == head[-1]), "head_in": float(bool(head) and head in text),
                     f"{k}|head_last": float(bool(head) and text[-1] == head[-1]),
                     "copula_before": float(a > 0 and ns[a - 1] in "是为指"),
                     # a name runs on into what it did (方科告诉记者); a company into its product (星尘智能AstrilotS1)
-                    f"{k}|verbs": float(sum(1 for v in verbs if a <= v < b)),
-                    f"{k}|mixed": float(bool(re.search(r"[\u4e00-\u9fff]", text)) and bool(re.search(r"[a-z]", text))),
+                    f"{k}|verbs": float(bisect_left(verbs, b) - bisect_left(verbs, a)),
+                    f"{k}|mixed": float(bool(_HAN.search(text)) and bool(_LATIN.search(text))),
                     "gloss": float((a, b) in glosses), f"{k}|gloss": float((a, b) in glosses),
                 })
                 # A span that starts or ends with a word of the question usually carries part of the question.

@@ -51,6 +51,9 @@ BLEND_LOSS = 1.0
 RESCORE_TOPS = (20, 30, 50)  # the trees re-score this many of the linear stage's best: the smallest within
 RESCORE_LOSS = 0.2  # this much validation F1 of re-scoring all
 SEED = 7
+# Linear weights smaller than this are not stored (half of them, mostly rare feature values; no
+# validation question's answer changes).
+MIN_WEIGHT = 1e-3
 REMOVED_RECALL = 0.9  # the abstention threshold abstains on at least this share of gold-removed validation questions
 
 
@@ -182,7 +185,7 @@ def _fit_trees(table: _Table, l2: float, n_trees: int):
 
 def _ranker(table: _Table, w: np.ndarray, model, cols, n_trees: int, blend: float, **kw) -> SpanRanker:
     names = table.vec.get_feature_names_out()
-    weights = {str(n): round(float(v), 6) for n, v in zip(names, w) if abs(v) > 1e-6}
+    weights = {str(n): round(float(v), 6) for n, v in zip(names, w) if abs(v) >= MIN_WEIGHT}
     return SpanRanker(weights, 0.0, kw.pop("meta", {}), model.booster_.model_to_string(num_iteration=n_trees),
                       tuple(str(names[j]) for j in cols), blend=blend, **kw)
 

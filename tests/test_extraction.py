@@ -1,6 +1,12 @@
 """Candidate spans: segmentation repairs and clause variants the learned ranker chooses from."""
 
-from qa.extraction import _clause_cores, _segmenter, _tagged, _token_spans, _unglue
+import pytest
+
+from qa.extraction import (_clause_cores, _head, _longest_common, _segmenter, _slot_neighbours, _tagged, _token_spans,
+                           _unglue, question_type)
+from qa.ranker import SpanRanker
+from qa.text import normalize
+from qa.types import Document, Section
 
 
 def _words(sentence: str) -> list[str]:
@@ -31,3 +37,61 @@ def test_clause_cores_drop_the_leading_verb_or_connective():
     assert "九龙城联合道102号" in cores
     assert "其文物古迹丰富" in cores
     assert "嘉诺撒圣家学校" not in cores, "a clause that starts with a noun is not cut"
+
+
+def _neighbours(question: str) -> tuple[str, str]:
+    nq = normalize(question)
+    _, slot = question_type(nq)
+    return _slot_neighbours(nq, slot, _head(nq, slot))
+
+
+def test_slot_neighbours_are_the_words_around_the_question_word_and_its_head():
+    assert _neighbours("嘉诺撒圣家学校位于哪里？") == ("位于", "")
+    left, right = _neighbours("哪个城市举办了2008年奥运会？")
+    assert (left, right) == ("", "举办"), "the head noun 城市 belongs to the question word"
+    assert _neighbours("長江發源於哪一座山？")[0] == "发源", "Traditional questions are folded first"
+
+
+def test_longest_common_run_is_located_in_the_sentence():
+    s = "据介绍，嘉诺撒圣家学校位于九龙城联合道102号"
+    n, a, b = _longest_common(normalize("嘉诺撒圣家学校在哪里"), s)
+    assert (n, s[a:b]) == (7, "嘉诺撒圣家学校")
+    assert _longest_common("什么", "没有共同的字") == (0, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def capitals():
+    from qa import QA
+
+    text = "法国的首都是巴黎，巴黎有很多博物馆。德国的首都是柏林，柏林位于施普雷河畔，人口约三百七十万。"
+    engine = QA.build([Document("d1", "首都", text, (Section("", 0, len(text)),))])
+    engine.extractor.ranker = SpanRanker({}, 0.0, {})  # candidates with features, as in training
+    return engine
+
+
+def _features(engine, question: str) -> list[tuple[str, dict]]:
+    docs = engine.store.documents
+    cands, _ = engine.extractor.candidates(question, engine.retriever.retrieve(question, 5), docs)
+    return [(docs[c.doc_id].text[c.start:c.end], c.features) for c in cands]
+
+
+def test_candidates_carry_the_head_noun_and_the_question_words_beside_them(capitals):
+    feats = _features(capitals, "德国的首都是哪个城市？")
+    berlin = max((f for t, f in feats if t == "柏林"), key=lambda f: f["adj_left"])  # the first 柏林, after 首都是
+    assert berlin["h=城市|lastch=林"] == 1.0, "the head noun paired with the span's last character"
+    assert any(k.startswith("h=城市|last=n") for k in berlin), "… and with its part of speech"
+    assert berlin["adj_left"] == 1.0, "首都 (before the question word) stands right before 柏林"
+    assert all(f["adj_left"] == 0.0 for t, f in feats if t == "施普雷河畔")
+    assert berlin["common"] > 0 and berlin["common_near"] > 0, "德国的首都是 is shared with the question, just before"
+
+
+def test_relative_features_measure_the_distance_to_the_questions_best(capitals):
+    feats = [f for _, f in _features(capitals, "德国的首都是哪个城市？")]
+    for key in ("near", "heur", "clause_cover"):
+        gaps = [f[f"{key}_gap"] for f in feats]
+        assert min(gaps) == 0.0 and max(gaps) > 0, key
+        top = max(g.get(key, 0.0) for g in feats)
+        assert all(f[f"{key}_gap"] == pytest.approx(top - f.get(key, 0.0)) for f in feats)
+    typed = [f for f in feats if f.get("typed", 0.0) >= 0.7]
+    assert typed and min(f["near_gap_typed"] for f in typed) == 0.0
+    assert all("near_gap_typed" not in f for f in feats if f.get("typed", 0.0) < 0.7)

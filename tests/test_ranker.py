@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from qa.ranker import DEFAULT_PATH, SpanRanker
+from qa.train_ranker import MIN_WEIGHT
 
 from conftest import ROOT, SEEDS
 
@@ -20,6 +21,7 @@ def test_bundled_ranker_is_plain_json(tmp_path):
     assert data["trees"].startswith("tree\n") and len(data["columns"]) > 50
     assert {"top", "margin", "best_cover"} <= set(data["answerable"]["weights"]) and 0 < data["meta"]["abstain_below"] < 1
     assert "CC BY-SA" in data["meta"]["licence"]
+    assert min(abs(v) for v in data["weights"].values()) >= MIN_WEIGHT, "negligible weights are not shipped"
     ranker = SpanRanker.load()
     assert ranker.score({}) == pytest.approx(data["bias"])
     for text, match in (('{"format": "something-else"}', "not a span-ranker"), ("{half", "not a span-ranker"), ("\udcff", "not a span-ranker")):
@@ -36,9 +38,10 @@ def test_bundled_ranker_is_plain_json(tmp_path):
 def test_trees_rescore_the_linear_ranking():
     ranker = SpanRanker.load()
     linear_only = SpanRanker(ranker.weights, ranker.bias, {})
-    cands = [{"k=number": 1.0, "typed": 1.0, "in_gap": 1.0, "near": 0.8, "cover": 1.0},
-             {"k=number": 1.0, "typed": 0.0, "whole": 1.0, "cover": 1.0},
-             {"k=number": 1.0, "typed": 0.0, "near": 0.1, "cover": 0.2}]
+    # as the extractor describes them: each with its distance to the question's best (nearest, best heuristic)
+    cands = [{"k=number": 1.0, "typed": 1.0, "in_gap": 1.0, "near": 0.8, "cover": 1.0, "near_gap": 0.0, "heur_gap": 0.0},
+             {"k=number": 1.0, "typed": 0.0, "whole": 1.0, "cover": 1.0, "near_gap": 0.8, "heur_gap": 1.0},
+             {"k=number": 1.0, "typed": 0.0, "near": 0.1, "cover": 0.2, "near_gap": 0.7, "heur_gap": 0.9}]
     assert ranker.scores(cands).shape == (3,) and ranker.scores([]).shape == (0,)
     assert list(linear_only.scores(cands)) == pytest.approx([linear_only.score(c) for c in cands])
     assert not np.allclose(ranker.scores(cands), linear_only.scores(cands))  # the trees are used
