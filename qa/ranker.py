@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import repeat
+from operator import mul
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +32,7 @@ FORMATS = ("qa-span-ranker/1", "qa-span-ranker/2")
 
 
 def _dot(weights: dict[str, float], bias: float, features: dict[str, float]) -> float:
-    return bias + sum(weights.get(name, 0.0) * value for name, value in features.items())
+    return bias + sum(map(mul, map(weights.get, features, repeat(0.0)), features.values()))
 
 
 def _sigmoid(x: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 
 # A sentence ends at one of these, plus any closing quotes or brackets that follow.
@@ -48,6 +49,7 @@ def _t2s_table() -> dict[int, str]:
 _T2S = _t2s_table()
 
 
+@lru_cache(maxsize=16384)
 def normalize(text: str) -> str:
     """Per-character NFKC (full-width → half-width), lower case and Traditional → Simplified folding.
 
