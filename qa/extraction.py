@@ -526,7 +526,7 @@ class Extractor:
                 sa, sb = _trim(s, 0, len(s))
                 spans.append((0.0, sa, sb, {"whole": 1.0}))
             for heur, sa, sb, feats in spans:
-                if feats is not None:
+                if feats is not None and learned:
                     n_common, ca, cb = common[rank - 1]
                     dist = ca - sb if sb <= ca else sa - cb if sa >= cb else -1
                     feats.update({"common": n_common / len(asked), "common_gap": (most_common - n_common) / len(asked),

@@ -95,3 +95,12 @@ def test_relative_features_measure_the_distance_to_the_questions_best(capitals):
     typed = [f for f in feats if f.get("typed", 0.0) >= 0.7]
     assert typed and min(f["near_gap_typed"] for f in typed) == 0.0
     assert all("near_gap_typed" not in f for f in feats if f.get("typed", 0.0) < 0.7)
+
+
+def test_hand_written_scoring_answers_without_ranker_features(capitals):
+    from qa.extraction import Extractor
+
+    plain = Extractor(capitals.extractor.idf, capitals.extractor.seen)  # QA_RANKER=off
+    question = "德国首都"  # no question word: no typed candidates, the whole sentence answers
+    span = plain.extract(question, capitals.retriever.retrieve(question, 5), capitals.store.documents)
+    assert span is not None and "柏林" in capitals.store.documents["d1"].text[span.start:span.end]
