@@ -404,6 +404,23 @@ def _longest_common(q: str, s: str) -> tuple[int, int, int]:
     return m.size, m.b, m.b + m.size
 
 
+def _nearness(spans: list[tuple[int, int, float]], positions: list[tuple[int, int, float, str]],
+              before: set[str]) -> tuple[list[float], list[float]]:
+    """For each span, the weights of the question's terms found before it and after it, decaying with
+    distance (8 characters: 1/e), a term counting half on the side opposite to where the question had it."""
+    if not spans or not positions:
+        return [0.0] * len(spans), [0.0] * len(spans)
+    a = np.array([x[0] for x in spans], float)[:, None]
+    b = np.array([x[1] for x in spans], float)[:, None]
+    pa = np.array([x[0] for x in positions], float)
+    pb = np.array([x[1] for x in positions], float)
+    w = np.array([x[2] for x in positions])
+    was_before = np.array([x[3] in before for x in positions])
+    left = np.where(pb <= a, w * np.where(was_before, 1.0, 0.5) * np.exp(-np.abs(a - pb) / 8.0), 0.0)
+    right = np.where(pa >= b, w * np.where(was_before, 0.5, 1.0) * np.exp(-np.abs(pa - b) / 8.0), 0.0)
+    return left.sum(axis=1).tolist(), right.sum(axis=1).tolist()
+
+
 def _trim(s: str, a: int, b: int) -> tuple[int, int]:
     """Strip whitespace and framing punctuation/particles from a span."""
     while a < b and (s[a].isspace() or s[a] in "，。、；：,.;:的是了在由从”’」』)）"):
@@ -601,7 +618,6 @@ class Extractor:
         # Which side of the question word each term stood on: the answer should stand the same way.
         before = {t for t in qterms if slot is not None and nq.find(t) != -1 and nq.find(t) < slot.start()}
         positions_t = [(i, i + len(t), w, t) for t, w in qterms.items() for i in _find_all(ns, t)]
-        positions = [(pa, pb, w, t in before) for pa, pb, w, t in positions_t]
         plural = slot is not None and ("些" in slot.group() or "哪几" in slot.group())
         flags = _flags(ns) if learned else []
         toks = _tagged(ns) if learned else ()
@@ -613,19 +629,14 @@ class Extractor:
             a, b = _trim(s, a, b)
             if b > a and strength >= best.get((a, b), -1.0):
                 best[(a, b)] = strength
-        scored = []
         long_terms = [t for t in qterms if len(t) > 1]
-        for (a, b), strength in best.items():
+        kept = [(a, b, strength) for (a, b), strength in best.items()
+                if b - a > 1 and ns[a:b] not in nq  # an answer does not repeat the question
+                and sum(len(t) for t in long_terms if t in ns[a:b]) < (b - a) * 0.6]
+        lefts, rights = _nearness(kept, positions_t, before)
+        scored = []
+        for (a, b, strength), left, right in zip(kept, lefts, rights):
             text = ns[a:b]
-            inside = sum(len(t) for t in long_terms if t in text)
-            if len(text) <= 1 or text in nq or inside >= len(text) * 0.6:
-                continue  # an answer does not repeat the question
-            left = right = 0.0
-            for pa, pb, w, was_before in positions:
-                if pb <= a:
-                    left += w * math.exp(-(a - pb) / 8.0) * (1.0 if was_before else 0.5)
-                elif pa >= b:
-                    right += w * math.exp(-(pa - b) / 8.0) * (0.5 if was_before else 1.0)
             near = (left + right) / total
             in_gap = any(ga - 1 <= a and b <= gb + 1 for ga, gb in gaps)
             listed = plural and ("、" in text or "和" in text)
