@@ -48,7 +48,7 @@ MIN_COUNT = 50  # a feature goes to the trees when this many training candidates
 # between two near-identical blends shrinks to a few hundredths of a point, and two retrainings picked 0.5 and 0.1.
 BLENDS = (0.0, 0.1, 0.2, 0.5, 1.0)
 BLEND_LOSS = 1.0
-RESCORE_TOPS = (20, 30, 50)  # the trees re-score this many of the linear stage's best: the smallest within
+RESCORE_TOPS = (10, 20, 30, 50)  # the trees re-score this many of the linear stage's best: the smallest within
 RESCORE_LOSS = 0.2  # this much validation F1 of re-scoring all
 SEED = 7
 # Linear weights smaller than this are not stored (half of them, mostly rare feature values; no

@@ -38,10 +38,14 @@ def test_bundled_ranker_is_plain_json(tmp_path):
 def test_trees_rescore_the_linear_ranking():
     ranker = SpanRanker.load()
     linear_only = SpanRanker(ranker.weights, ranker.bias, {})
-    # as the extractor describes them: each with its distance to the question's best (nearest, best heuristic)
-    cands = [{"k=number": 1.0, "typed": 1.0, "in_gap": 1.0, "near": 0.8, "cover": 1.0, "near_gap": 0.0, "heur_gap": 0.0},
-             {"k=number": 1.0, "typed": 0.0, "whole": 1.0, "cover": 1.0, "near_gap": 0.8, "heur_gap": 1.0},
-             {"k=number": 1.0, "typed": 0.0, "near": 0.1, "cover": 0.2, "near_gap": 0.7, "heur_gap": 0.9}]
+    # as the extractor describes them: type, gap, nearness (also per question kind), heuristic score, and
+    # each one's distance to the question's best
+    def cand(typed, near, heur, cover, **more):
+        k = {"typed": typed, "near": near, "heur": heur, "cover": cover, "near_gap": 0.8 - near, "heur_gap": 1.5 - heur}
+        return {"k=number": 1.0, **k, **{f"k=number|{n}": v for n, v in k.items() if n in ("typed", "near", "heur")}, **more}
+
+    cands = [cand(1.0, 0.8, 1.5, 1.0, in_gap=1.0, **{"k=number|in_gap": 1.0}), cand(0.0, 0.0, 0.0, 1.0, whole=1.0),
+             cand(0.0, 0.1, 0.1, 0.2)]
     assert ranker.scores(cands).shape == (3,) and ranker.scores([]).shape == (0,)
     assert list(linear_only.scores(cands)) == pytest.approx([linear_only.score(c) for c in cands])
     assert not np.allclose(ranker.scores(cands), linear_only.scores(cands))  # the trees are used
