@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from bisect import bisect_left
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable

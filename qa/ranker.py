@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import mul
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
