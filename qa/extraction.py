@@ -533,11 +533,14 @@ class Extractor:
         asked = nq[: slot.start()] + " " + nq[slot.end():] if slot else nq
         common = [_longest_common(asked, normalize(documents[p.chunk.doc_id].text[a:b])) for _, _, p, a, b, _ in top] if learned else []
         most_common = max((c[0] for c in common), default=0)
+        # The noun asked about and the question's words beside the question word: the same for every sentence.
+        head = _head(nq, slot) if learned else ""
+        beside = _slot_neighbours(nq, slot, head) if learned else ("", "")
         for rank, (score, cover, p, a, b, near_terms) in enumerate(top, 1):
             # The most specific question word the sentence (or the one before) lacks: 售价 in 「S1的售价是多少」.
             missing = max((w for t, w in qterms.items() if t not in near_terms), default=0.0) / top_weight
             s = documents[p.chunk.doc_id].text[a:b]
-            spans = self._spans(nq, kind, slot, qterms, total, s, learned)
+            spans = self._spans(nq, kind, slot, qterms, total, s, learned, head, beside)
             typed = bool(spans) or kind is None
             if not spans or learned:  # the whole sentence is always a candidate for the ranker
                 sa, sb = _trim(s, 0, len(s))
@@ -578,8 +581,9 @@ class Extractor:
                     (best.confidence if p is None else p) * penalty)
 
     def _spans(self, nq: str, kind: str | None, slot: re.Match | None, qterms: dict[str, float], total: float, s: str,
-               learned: bool) -> list[tuple[float, int, int, dict | None]]:
-        """Candidates inside sentence ``s``: (heuristic score, start, end, features or None)."""
+               learned: bool, head: str = "", beside: tuple[str, str] = ("", "")) -> list[tuple[float, int, int, dict | None]]:
+        """Candidates inside sentence ``s``: (heuristic score, start, end, features or None); ``head`` and
+        ``beside`` are the question's head noun and the words around its question word (``_slot_neighbours``)."""
         ns = normalize(s)
         cands = _candidates(kind, ns) if kind else []
         gaps = _gaps(nq, slot, ns) if slot and kind != "definition" else []
@@ -646,8 +650,7 @@ class Extractor:
             scored = sorted(scored, key=lambda x: -x[0])
             always = clauses | cores
             scored = scored[:MAX_RANKED_SPANS] + [x for x in scored[MAX_RANKED_SPANS:] if (x[1], x[2]) in always]
-            head = _head(nq, slot)
-            qleft, qright = _slot_neighbours(nq, slot, head)
+            qleft, qright = beside
             cuts = [i for i, ch in enumerate(ns) if ch in _CLAUSE_BREAKS]
             in_q = set(nq).__contains__
         out = []
