@@ -8,7 +8,8 @@ of named features; this module only turns such dicts into scores:
    the linear model's best ``rescore_top`` candidates from the frequent features plus the
    linear score; the final score is the trees' plus ``blend`` times the linear score (which
    keeps the trees from overruling a clear linear preference on inputs unlike their
-   training data);
+   training data). With several tree models (the same data, different random seeds), their
+   scores are averaged: one model's answers depend on its seed;
 3. a logistic regression over question-level features gives the probability that the
    retrieved passages answer the question at all (the engine abstains below the threshold
    stored with it in ``meta["abstain_below"]``).
@@ -28,11 +29,18 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_PATH = Path(__file__).parent / "models" / "span-ranker.json"
-FORMATS = ("qa-span-ranker/1", "qa-span-ranker/2")
+FORMATS = ("qa-span-ranker/1", "qa-span-ranker/2", "qa-span-ranker/3")  # /3: a list of tree models
 
 
 def _dot(weights: dict[str, float], bias: float, features: dict[str, float]) -> float:
     return bias + sum(map(mul, map(weights.get, features, repeat(0.0)), features.values()))
+
+
+def _tree_models(trees: str | list[str] | None) -> tuple[str, ...]:
+    """The stored tree models: a list (format /3), one string (/2) or none."""
+    if not trees:
+        return ()
+    return (trees,) if isinstance(trees, str) else tuple(trees)
 
 
 def _sigmoid(x: float) -> float:
@@ -41,29 +49,30 @@ def _sigmoid(x: float) -> float:
 
 @dataclass(frozen=True)
 class SpanRanker:
-    """Linear weights over named features, optional boosted trees over ``columns`` + the linear
-    score, and optional answerability weights over question-level features."""
+    """Linear weights over named features, optional boosted trees (one or more models, averaged) over
+    ``columns`` + the linear score, and optional answerability weights over question-level features."""
 
     weights: dict[str, float]
     bias: float
     meta: dict
-    trees: str | None = None
+    trees: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     answerable: dict[str, float] | None = None
     answerable_bias: float = 0.0
     blend: float = 0.0
     rescore_top: int = 0
-    _booster: object = field(default=None, init=False, repr=False, compare=False)
+    _boosters: tuple = field(default=(), init=False, repr=False, compare=False)
     _column: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.trees:
             import lightgbm
 
-            object.__setattr__(self, "_booster", lightgbm.Booster(model_str=self.trees))
+            object.__setattr__(self, "_boosters", tuple(lightgbm.Booster(model_str=t) for t in self.trees))
             object.__setattr__(self, "_column", {name: j for j, name in enumerate(self.columns)})
-            if self._booster.num_feature() != len(self.columns) + 1:
-                raise ValueError(f"span ranker trees expect {self._booster.num_feature()} features, not {len(self.columns) + 1}")
+            for booster in self._boosters:
+                if booster.num_feature() != len(self.columns) + 1:
+                    raise ValueError(f"span ranker trees expect {booster.num_feature()} features, not {len(self.columns) + 1}")
 
     def score(self, features: dict[str, float]) -> float:
         """The linear stage's score of one candidate."""
@@ -75,7 +84,7 @@ class SpanRanker:
         With trees, only the linear stage's best ``rescore_top`` candidates (all when 0) are re-scored by
         them; the others score -inf (the trees cost time in proportion to the candidates they see)."""
         linear = np.fromiter((self.score(f) for f in candidates), float, len(candidates))
-        if self._booster is None or not candidates:
+        if not self._boosters or not candidates:
             return linear
         from scipy.sparse import csr_matrix
 
@@ -96,7 +105,8 @@ class SpanRanker:
         vals += linear[top].tolist()
         X = csr_matrix((vals, (rows, cols)), shape=(len(top), n + 1))
         out = np.full(len(candidates), -np.inf)
-        out[top] = np.asarray(self._booster.predict(X, num_threads=1), dtype=float) + self.blend * linear[top]
+        trees = np.mean([np.asarray(b.predict(X, num_threads=1), dtype=float) for b in self._boosters], axis=0)
+        out[top] = trees + self.blend * linear[top]
         return out
 
     def answerable_probability(self, features: dict[str, float]) -> float | None:
@@ -107,7 +117,7 @@ class SpanRanker:
 
     def save(self, path: Path) -> None:
         payload = {"format": FORMATS[-1], "bias": self.bias, "weights": self.weights, "meta": self.meta,
-                   "columns": list(self.columns), "trees": self.trees, "blend": self.blend, "rescore_top": self.rescore_top,
+                   "columns": list(self.columns), "trees": list(self.trees), "blend": self.blend, "rescore_top": self.rescore_top,
                    "answerable": None if self.answerable is None else {"bias": self.answerable_bias, "weights": self.answerable}}
         Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
 
@@ -121,6 +131,6 @@ class SpanRanker:
             raise ValueError(f"{path} is not a span-ranker file")
         ans = data.get("answerable") or None
         return cls({k: float(v) for k, v in data["weights"].items()}, float(data["bias"]), data.get("meta", {}),
-                   data.get("trees") or None, tuple(data.get("columns") or ()),
+                   _tree_models(data.get("trees")), tuple(data.get("columns") or ()),
                    None if ans is None else {k: float(v) for k, v in ans["weights"].items()},
                    0.0 if ans is None else float(ans["bias"]), float(data.get("blend", 0.0)), int(data.get("rescore_top", 0)))

@@ -17,8 +17,9 @@ from conftest import ROOT, SEEDS
 
 def test_bundled_ranker_is_plain_json(tmp_path):
     data = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))  # no pickle: JSON weights, LightGBM's text format
-    assert data["format"] == "qa-span-ranker/2" and len(data["weights"]) > 100
-    assert data["trees"].startswith("tree\n") and len(data["columns"]) > 50
+    assert data["format"] == "qa-span-ranker/3" and len(data["weights"]) > 100
+    assert len(data["trees"]) == len(data["meta"]["seeds"]) > 1 and len(data["columns"]) > 50
+    assert all(t.startswith("tree\n") for t in data["trees"])
     assert {"top", "margin", "best_cover"} <= set(data["answerable"]["weights"]) and 0 < data["meta"]["abstain_below"] < 1
     assert "CC BY-SA" in data["meta"]["licence"]
     assert min(abs(v) for v in data["weights"].values()) >= MIN_WEIGHT, "negligible weights are not shipped"
@@ -50,6 +51,20 @@ def test_trees_rescore_the_linear_ranking():
     assert list(linear_only.scores(cands)) == pytest.approx([linear_only.score(c) for c in cands])
     assert not np.allclose(ranker.scores(cands), linear_only.scores(cands))  # the trees are used
     assert int(np.argmax(ranker.scores(cands))) == 0  # a typed span in the gap beats the whole sentence
+
+
+def test_tree_models_are_averaged_and_older_files_load(tmp_path):
+    ranker = SpanRanker.load()
+    cands = [{"k=what": 1.0, "near": x, "typed": 1.0 - x, "cover": 1.0, "in_gap": float(i % 2)} for i, x in enumerate(np.linspace(0, 1, 12))]
+    singles = [replace(ranker, trees=(t,)) for t in ranker.trees]
+    assert len(singles) > 1 and not np.allclose(singles[0].scores(cands), singles[1].scores(cands))  # different seeds
+    assert ranker.scores(cands) == pytest.approx(np.mean([r.scores(cands) for r in singles], axis=0))
+    # a format-2 file holds one tree model as a string
+    data = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    data.update(format="qa-span-ranker/2", trees=ranker.trees[0])
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data), encoding="utf-8")
+    assert SpanRanker.load(old).scores(cands) == pytest.approx(singles[0].scores(cands))
 
 
 def test_trees_rescore_only_the_linear_stages_best(tmp_path):
