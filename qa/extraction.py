@@ -697,14 +697,14 @@ class Extractor:
                         if pb <= b + 12:
                             win_r[t] = w
                 clause_cover, wl, wr = sum(here.values()) / total, sum(win_l.values()) / total, sum(win_r.values()) / total
+                head_last = float(bool(head) and text[-1] == head[-1])
                 feats.update({
                     "clause_cover": clause_cover, f"{k}|clause_cover": clause_cover,
                     "win_left": wl, "win_right": wr, f"{k}|win_left": wl, f"{k}|win_right": wr,
                     "is_clause": float((a, b) in clauses), f"{k}|is_clause": float((a, b) in clauses),
                     "is_core": float((a, b) in cores), f"{k}|is_core": float((a, b) in cores),
                     "clauses": float(ib - ia), "to_end": float(b == len(ns)),
-                    "head_last": float(bool(head) and text[-1] == head[-1]), "head_in": float(bool(head) and head in text),
-                    f"{k}|head_last": float(bool(head) and text[-1] == head[-1]),
+                    "head_last": head_last, "head_in": float(bool(head) and head in text), f"{k}|head_last": head_last,
                     "copula_before": float(a > 0 and ns[a - 1] in "是为指"),
                     # a name runs on into what it did (方科告诉记者); a company into its product (星尘智能AstrilotS1)
                     f"{k}|verbs": float(bisect_left(verbs, b) - bisect_left(verbs, a)),
