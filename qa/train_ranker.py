@@ -9,9 +9,9 @@ matches a gold answer exactly (CMRC 2018 metric).
    L2 penalty chosen by validation F1), fitted with L-BFGS on a sparse matrix.
 2. Trees: LightGBM lambdarank over the features seen at least ``MIN_COUNT`` times plus the
    linear score (out-of-fold on the training questions), graded labels (exact > F1 ≥ 0.8 >
-   F1 ≥ 0.5), one model per seed in ``SEEDS`` with their scores averaged; the number of trees
-   and the weight of the linear score added to theirs are chosen by validation F1 (the weight:
-   the largest within ``BLEND_LOSS`` of the best), and the
+   F1 ≥ 0.5), one model per seed in ``SEEDS`` with their scores averaged. Chosen by validation F1:
+   the number of trees alone; then the weight of the linear score added to theirs (the largest
+   within ``BLEND_LOSS`` of the best); then the number of trees again, at that weight; and the
    trees re-score only the linear stage's best ``rescore_top`` candidates (the fewest within
    ``RESCORE_LOSS``).
 3. Answerability: a logistic regression over question-level features telling the retrieved
@@ -31,6 +31,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -131,6 +132,17 @@ def _largest_within(f1s: dict[float, float], loss: float = BLEND_LOSS) -> float:
     return choice
 
 
+def _trees_and_blend(f1: Callable[[int, float], float], counts: list[int]) -> tuple[int, float]:
+    """The number of trees and the linear score's weight, given validation ``f1(trees, blend)``: the count
+    best alone, then the blend (``_largest_within``), then the count again at that blend (the linear score
+    added takes a share of the trees' say, so more trees may pay)."""
+    alone = max(counts, key=lambda n: f1(n, 0.0))
+    blend = _largest_within({b: f1(alone, b) for b in BLENDS})
+    n = max(counts, key=lambda n: f1(n, blend))
+    log.info("trees: best alone %d, with %g x linear %d", alone, blend, n)
+    return n, blend
+
+
 def _softmax_groups(z, starts, sizes):
     m = np.maximum.reduceat(z, starts)
     e = np.exp(z - np.repeat(m, sizes))
@@ -202,7 +214,7 @@ def _ranker(table: _Table, w: np.ndarray, models, cols, n_trees: int, blend: flo
                       tuple(str(names[j]) for j in cols), blend=blend, **kw)
 
 
-def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1000) -> dict:
+def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1500) -> dict:
     from scipy.sparse import csr_matrix, hstack
 
     t0 = time.time()
@@ -225,9 +237,10 @@ def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1000) ->
     # 2. trees: their number and the linear score's weight by validation F1
     models, cols = _fit_trees(tr, l2, trees)
     Xv = hstack([va.X[:, cols], csr_matrix((va.X @ w)[:, None])]).tocsr()
-    n_best, _ = max(((n, va.quality(_predict(models, Xv, n))) for n in range(100, trees + 1, 100)), key=lambda x: x[1][1])
-    trees_v, linear_v = _predict(models, Xv, n_best), va.X @ w
-    blend = _largest_within({b: va.quality(trees_v + b * linear_v)[1] for b in BLENDS})
+    linear_v = va.X @ w
+    by_count = {n: _predict(models, Xv, n) for n in range(100, trees + 1, 100)}
+    n_best, blend = _trees_and_blend(lambda n, b: va.quality(by_count[n] + b * linear_v)[1], list(by_count))
+    trees_v = by_count[n_best]
     tree_em, tree_f1 = va.quality(trees_v + blend * linear_v)
     log.info("trees: validation EM %.1f F1 %.1f with %d trees + %.2f x linear (%.0fs)", tree_em, tree_f1, n_best, blend, time.time() - t0)
     z = trees_v + blend * linear_v

@@ -90,6 +90,18 @@ def test_blend_is_the_largest_within_the_tolerated_loss():
     assert _largest_within({0.0: 50.0, 0.5: 55.0, 1.0: 60.0}) == 1.0
 
 
+def test_tree_count_is_chosen_again_at_the_chosen_blend():
+    from qa.train_ranker import BLEND_LOSS, _trees_and_blend
+
+    # Alone, 600 trees are best; with a blend of the linear score the trees' share shrinks and 1200 do better.
+    def f1(n: int, blend: float) -> float:
+        return 62.0 - abs(n - 600 * (1 + 2 * blend)) / 1000 - BLEND_LOSS * blend / 2
+
+    assert _trees_and_blend(f1, list(range(100, 1501, 100))) == (1200, 0.5)
+    # When the blend stays at 0 the count is the one best alone.
+    assert _trees_and_blend(lambda n, b: 62.0 - abs(n - 300) / 1000 - 20 * b, [100, 300, 500]) == (300, 0.0)
+
+
 def test_listwise_fit_ranks_each_questions_positive_first():
     from scipy.sparse import csr_matrix
 
