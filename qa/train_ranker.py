@@ -236,14 +236,13 @@ def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1500) ->
 
     # 2. trees: their number and the linear score's weight by validation F1
     models, cols = _fit_trees(tr, l2, trees)
-    Xv = hstack([va.X[:, cols], csr_matrix((va.X @ w)[:, None])]).tocsr()
     linear_v = va.X @ w
+    Xv = hstack([va.X[:, cols], csr_matrix(linear_v[:, None])]).tocsr()
     by_count = {n: _predict(models, Xv, n) for n in range(100, trees + 1, 100)}
     n_best, blend = _trees_and_blend(lambda n, b: va.quality(by_count[n] + b * linear_v)[1], list(by_count))
-    trees_v = by_count[n_best]
-    tree_em, tree_f1 = va.quality(trees_v + blend * linear_v)
+    z = by_count[n_best] + blend * linear_v
+    tree_em, tree_f1 = va.quality(z)
     log.info("trees: validation EM %.1f F1 %.1f with %d trees + %.2f x linear (%.0fs)", tree_em, tree_f1, n_best, blend, time.time() - t0)
-    z = trees_v + blend * linear_v
     cascades = {k: va.quality(va.cascade(z, linear_v, k)) for k in RESCORE_TOPS}
     top_k = min((k for k, (_, f1) in cascades.items() if f1 >= tree_f1 - RESCORE_LOSS), default=0)
     log.info("trees on the linear stage's best k: %s -> %d",
