@@ -1,9 +1,11 @@
 """Stage 1: read article files into ``Document`` records.
 
-Formats: ``.md``/``.txt`` (``#`` headings give titles and sections), ``.html``
-(parsed with the standard library's HTML parser) and ``.jsonl`` (one
-``{"id", "title", "text"}`` object per line). Unreadable or empty files are
-skipped with a warning that names them.
+Formats: ``.md``/``.txt`` (``#`` headings give titles and sections; UTF-8, UTF-16 or a
+detected legacy encoding such as GBK or Big5), ``.html`` (parsed with the standard
+library's HTML parser), ``.jsonl`` (one ``{"id", "title", "text"}`` object per line),
+``.pdf`` (the text layer, one section per page) and ``.docx`` (headings give sections);
+``formats.py`` gets the text out of the bytes. Unreadable or empty files are skipped
+with a warning that names them.
 
 A newspaper page often holds a feature (one ``#`` title, ``##`` sections)
 followed by short briefs that also use ``##`` headings. When a file has a
@@ -23,12 +25,13 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from .formats import decode_text, docx_markdown, pdf_pages
 from .text import terms
 from .types import Document, Section
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
+SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", ".pdf", ".docx")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # Below this cosine similarity to the feature's title and lead, a ``##`` block is a new article.
 SECTION_SIMILARITY = 0.25
@@ -53,7 +56,7 @@ def load_documents(source: str | Path) -> list[Document]:
     for path in files:
         try:
             found = read_file(path, stem=str(path.relative_to(root)) if root.is_dir() else path.name)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             log.warning("skipping unreadable article file %s: %s", path, exc)
             continue
         if not found:
@@ -68,20 +71,43 @@ def load_documents(source: str | Path) -> list[Document]:
 
 
 def read_file(path: Path, stem: str | None = None) -> list[Document]:
-    """Documents in one file; ``stem`` prefixes their ids (defaults to the file name)."""
-    if path.stat().st_size > MAX_FILE_BYTES:
+    """Documents in one file; ``stem`` prefixes their ids (defaults to the file name).
+
+    Raises ``ValueError`` (one sentence, no paths) for a file that cannot be read."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
         raise ValueError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    if size == 0:
+        raise ValueError("the file is empty (0 bytes)")
     raw = path.read_bytes()
-    text = raw.decode("utf-8-sig")
-    if "\x00" in text:
-        raise ValueError("binary file (NUL bytes)")
     stem = stem or path.name
     suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return parse_pdf(pdf_pages(raw), stem, default_title=path.stem)
+    if suffix == ".docx":
+        return parse_markdown(docx_markdown(raw), stem, default_title=path.stem)
+    text = decode_text(raw)
+    if "\x00" in text:
+        raise ValueError("binary file (NUL bytes)")
     if suffix == ".jsonl":
         return parse_jsonl(text, stem)
     if suffix in (".html", ".htm"):
         return parse_markdown(html_to_markdown(text), stem, default_title=path.stem)
     return parse_markdown(text, stem, default_title=path.stem)
+
+
+def parse_pdf(pages: list[str], stem: str, default_title: str = "") -> list[Document]:
+    """One article per PDF: its pages in order, each page a section that knows its page number."""
+    text, sections = "", []
+    for n, page in enumerate(pages, 1):
+        if not page:
+            continue
+        start = len(text) + (2 if text else 0)
+        text = f"{text}\n\n{page}" if text else page
+        sections.append(Section("", start, len(text), page=n))
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
+    title = first if 0 < len(first) <= 40 else default_title
+    return [Document(f"{stem}#0", title, text, tuple(sections), stem)]
 
 
 def parse_jsonl(text: str, stem: str) -> list[Document]:
