@@ -7,8 +7,10 @@ hub models need network access the first time (or a populated HF cache).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,24 +87,64 @@ def resolve(model: str | None = None) -> ModelSpec:
     return ModelSpec(name, name)
 
 
+_STATIC = "sentence_transformers.sentence_transformer.modules.static_embedding.StaticEmbedding"
+
+
+class StaticModel:
+    """A sentence-transformers ``StaticEmbedding`` folder run with ``tokenizers`` and numpy alone: the mean of
+    the tokens' rows, as ``nn.EmbeddingBag`` computes it (so encoding a query needs no torch import)."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.weights = load_file(str(path / "model.safetensors"))["embedding.weight"].astype(np.float32)
+
+    @staticmethod
+    def handles(path: Path) -> bool:
+        try:
+            modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return [m.get("type") for m in modules] == [_STATIC] and (path / "model.safetensors").is_file()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.weights.shape[1]), np.float32)
+        for i, enc in enumerate(self.tokenizer.encode_batch(texts, add_special_tokens=False)):
+            if enc.ids:
+                out[i] = self.weights[enc.ids].mean(0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
 class Embedder:
-    """A loaded sentence-transformers model that returns L2-normalised float32 vectors."""
+    """A loaded embedding model that returns L2-normalised float32 vectors: a sentence-transformers model,
+    or (static-embedding folders such as the bundled ``zh-static``) ``StaticModel``."""
 
     def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
-        from sentence_transformers import SentenceTransformer
-
         self.spec = spec
         local = Path(spec.path).exists()
         if spec.name == DEFAULT_MODEL and not local:
             raise ModelError(f"the bundled model is missing at {spec.path}: reinstall the package or run `python -m qa.train_embedding`")
+        self.model = self.static = None
         try:
-            self.model = SentenceTransformer(spec.path, device=device, local_files_only=local or _offline())
-        except Exception as exc:  # the library raises many kinds; all mean "cannot use this model"
+            if local and StaticModel.handles(Path(spec.path)):
+                self.static = StaticModel(Path(spec.path))
+            else:
+                from sentence_transformers import SentenceTransformer
+
+                self.model = SentenceTransformer(spec.path, device=device, local_files_only=local or _offline())
+        except Exception as exc:  # the libraries raise many kinds; all mean "cannot use this model"
             hint = "" if local else " (hub models need network access once; set HF_HUB_OFFLINE=1 only with a populated cache)"
             raise ModelError(f"cannot load embedding model {spec.name!r} from {spec.path!r}: {exc}{hint}") from exc
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension())
-        limit = self.model.max_seq_length
-        self.max_seq_length = int(limit) if limit and limit != float("inf") else None
+        if self.static is not None:
+            self.dim, self.max_seq_length = int(self.static.weights.shape[1]), None
+        else:
+            m = self.model
+            self.dim = int(m.get_embedding_dimension() if hasattr(m, "get_embedding_dimension") else m.get_sentence_embedding_dimension())
+            limit = m.max_seq_length
+            self.max_seq_length = int(limit) if limit and limit != float("inf") else None
         self.probe = self._encode([PROBE_TEXT], "", 1, False)[0]
 
     @property
@@ -112,6 +154,8 @@ class Embedder:
     def _encode(self, texts: list[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.static is not None:
+            return self.static.encode([prefix + t for t in texts])
         vecs = self.model.encode(
             [prefix + t for t in texts],
             batch_size=batch_size,
@@ -125,7 +169,8 @@ class Embedder:
         return self._encode(texts, self.spec.query_prefix, 32, False)
 
     def encode_passages(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return self._encode(texts, self.spec.passage_prefix, batch_size, len(texts) >= 1000)
+        # A progress bar only for long jobs on a terminal (never "Batches:" noise in logs or pipes).
+        return self._encode(texts, self.spec.passage_prefix, batch_size, len(texts) >= 1000 and sys.stderr.isatty())
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` fits the model's own sequence limit (always true for static models)."""

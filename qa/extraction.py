@@ -499,6 +499,18 @@ class Extractor:
             out[t] = w * (0.5 if len(t) == 1 and "\u3400" <= t else 1.0)
         return out
 
+    def unseen_factor(self, question: str) -> float:
+        """Words the articles never use at all (a character, a Latin word) mean the question is about
+        something they do not cover: each one multiplies the confidence by a penalty below 1."""
+        return self._unseen_factor(self.question_terms(question))
+
+    def _unseen_factor(self, qterms: dict[str, float]) -> float:
+        factor = 1.0
+        for t in qterms:
+            if not self.seen(t) and (len(t) == 1 or t[0] < "\u3400"):
+                factor *= UNSEEN_PENALTY if t[0] < "\u3400" else UNSEEN_CHAR_PENALTY
+        return factor
+
     def candidates(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> tuple[list[Candidate], float]:
         """Candidate spans from the best sentences, with heuristic scores and ranker features, and the
         confidence factor for question words the articles never use."""
@@ -519,12 +531,7 @@ class Extractor:
                 scored.append((cover + 0.1 / p.rank, cover, p, a, b, here | prev))
                 prev = here
         scored.sort(key=lambda x: -x[0])
-        # Words the articles never use at all (a character, a Latin word) mean the question
-        # is about something they do not cover: each one lowers the confidence.
-        penalty = 1.0
-        for t in qterms:
-            if not self.seen(t) and (len(t) == 1 or t[0] < "\u3400"):
-                penalty *= UNSEEN_PENALTY if t[0] < "\u3400" else UNSEEN_CHAR_PENALTY
+        penalty = self._unseen_factor(qterms)
         out: list[Candidate] = []
         learned = self.ranker is not None
         top_weight = max(qterms.values())

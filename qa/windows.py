@@ -1,0 +1,94 @@
+"""Question + context windows for an extractive transformer reader, and span decoding back to characters.
+
+One layout for training and reading: ``<s> question </s></s> context-window </s>`` (XLM-R's pair
+template), context windows of at most ``max_len`` tokens in all, overlapping by ``overlap`` tokens.
+Every context token keeps its character offsets, so a decoded span is a slice of the context.
+Position 0 (``<s>``) stands for "no answer in this window".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BOS, PAD, EOS = 0, 1, 2
+MAX_LEN = 192
+OVERLAP = 64
+MAX_QUESTION_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model input: token ids, and for each token its character span in the context ((-1, -1) outside it)."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    first: int  # index of the first context token
+
+    @property
+    def context_slots(self) -> range:
+        return range(self.first, len(self.ids) - 1)
+
+
+def question_ids(tokenizer, question: str, max_tokens: int = MAX_QUESTION_TOKENS) -> list[int]:
+    """The question's token ids, cut to ``max_tokens`` (a longer question keeps its start)."""
+    return tokenizer.encode(question, add_special_tokens=False).ids[:max_tokens]
+
+
+def context_tokens(tokenizer, context: str) -> tuple[list[int], list[tuple[int, int]]]:
+    enc = tokenizer.encode(context, add_special_tokens=False)
+    return enc.ids, [tuple(o) for o in enc.offsets]
+
+
+def windows(q_ids: list[int], c_ids: list[int], c_offsets: list[tuple[int, int]], max_len: int = MAX_LEN,
+            overlap: int = OVERLAP) -> list[Window]:
+    """Overlapping windows covering all context tokens (at least one window, even for an empty context)."""
+    room = max(8, max_len - len(q_ids) - 4)
+    step = max(1, room - overlap)
+    head = [BOS, *q_ids, EOS, EOS]
+    out = []
+    start = 0
+    while True:
+        part = slice(start, start + room)
+        ids = head + c_ids[part] + [EOS]
+        offsets = [(-1, -1)] * len(head) + c_offsets[part] + [(-1, -1)]
+        out.append(Window(ids, offsets, len(head)))
+        if start + room >= len(c_ids):
+            return out
+        start += step
+
+
+def batch(ws: list[Window]) -> tuple[np.ndarray, np.ndarray]:
+    """Padded ids and attention mask (int64) for a list of windows."""
+    n = max(len(w.ids) for w in ws)
+    ids = np.full((len(ws), n), PAD, np.int64)
+    att = np.zeros((len(ws), n), np.int64)
+    for i, w in enumerate(ws):
+        ids[i, : len(w.ids)] = w.ids
+        att[i, : len(w.ids)] = 1
+    return ids, att
+
+
+def best_span(start: np.ndarray, end: np.ndarray, w: Window, max_answer_tokens: int = 40) -> tuple[float, int, int, float]:
+    """(span score, char start, char end, no-answer score) of the best context span of one window.
+
+    Scores are log-probabilities over the window's positions (start + end); the span keeps the
+    context's characters between its first token's start and its last token's end.
+    """
+    slots = np.array([i for i in w.context_slots if w.offsets[i][1] > w.offsets[i][0]])
+    null = float(start[0] + end[0])
+    if len(slots) == 0:
+        return float("-inf"), 0, 0, null
+    s, e = start[slots], end[slots]
+    grid = s[:, None] + e[None, :]
+    k = np.arange(len(slots))
+    grid[(k[None, :] < k[:, None]) | (k[None, :] > k[:, None] + max_answer_tokens)] = -np.inf
+    i, j = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    return float(grid[i, j]), w.offsets[slots[i]][0], w.offsets[slots[j]][1], null
+
+
+def log_softmax(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    x = np.where(mask > 0, x, -1e9)
+    m = x.max(-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
