@@ -28,7 +28,7 @@ log = logging.getLogger("qa.app")
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_UPLOADS = 10
-UPLOAD_TYPES = (".txt", ".md", ".html", ".htm")
+UPLOAD_TYPES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 SCOPES = {"示例文章 (seed articles)": "seed", "我的文章 (my uploads)": "mine", "全部 (both)": "both"}
 EXAMPLES = [
     "2024年深圳人工智能产业规模是多少？",
@@ -38,6 +38,10 @@ EXAMPLES = [
     "国际电子电路(深圳)展览会在哪里举办？",
 ]
 ABSTAIN_TEXT = "资料中未找到明确答案"
+EMPTY_TEXT = "请输入问题，例如：2024年深圳人工智能产业规模是多少？ (the question is empty)"
+# After an answer: bring the question and its answer to the top of the chat (the sources follow below).
+SCROLL_JS = """() => { const users = document.querySelectorAll('#chat .message-row.user-row, #chat .user');
+  const last = users[users.length - 1]; if (last) last.scrollIntoView({block: 'start'}); }"""
 CSS = """
 .qa-answer { font-size: 1.1em; }
 .qa-abstain { color: #8a5a00; font-weight: 600; }
@@ -56,6 +60,10 @@ class Session:
     docs: list[Document] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
     engines: dict[str, QA] = field(default_factory=dict)
+
+    def sources(self) -> list[str]:
+        """The uploaded files' names, in upload order."""
+        return list(dict.fromkeys(d.source.removeprefix("upload:") for d in self.docs))
 
     def engine(self, scope: str) -> QA:
         if scope == "seed" or not self.docs:
@@ -92,13 +100,18 @@ def _passages(a: Answer, n: int) -> str:
     return "".join(rows)
 
 
+def _where(c: Citation) -> str:
+    """Where a quote stands: its page (PDFs) and character offsets; the scores stay with the passages."""
+    return (f"第{c.page}页 p. {c.page} · " if c.page else "") + f"chars {c.start}–{c.end}"
+
+
 def render_sources(a: Answer) -> str:
     """Citations (open) and the retrieved passages (collapsed); for an abstention, the passages open."""
     if not a.answerable:
         return f"<details class=\"qa-passages\" open><summary>最接近的段落 Closest passages</summary>{_passages(a, 5)}</details>"
     cites = "".join(
         f"<div class=\"qa-source qa-citation\"><b>[{c.n}] {' › '.join(esc(x) for x in (c.title, c.section) if x)}</b> "
-        f"<span class=\"qa-scores\">(chars {c.start}–{c.end} · score {c.score:.2f})</span><br>{highlighted_context(c)}</div>"
+        f"<span class=\"qa-scores\">({_where(c)})</span><br>{highlighted_context(c)}</div>"
         for c in a.citations
     )
     return (f"<details class=\"qa-sources\" open><summary>来源 Sources ({len(a.citations)})</summary>{cites}</details>"
@@ -109,17 +122,24 @@ def respond(message: str, chat: list, k: float, scope_label: str, session: Sessi
     """Chat handler; streams 'searching…', then the answer, then its sources."""
     session = session or Session()
     chat = list(chat or [])
-    chat.append({"role": "user", "content": esc(str(message or ""))})
     try:
         question = clean_question(str(message or ""))
-    except ValueError as exc:
-        chat.append({"role": "assistant", "content": f"<span class=\"qa-error\">⚠️ {esc(str(exc))}</span>"})
+    except ValueError as exc:  # no user bubble for an empty question; the reason in the page's language
+        reason = EMPTY_TEXT if "empty" in str(exc) else esc(str(exc))
+        chat.append({"role": "assistant", "content": f"<span class=\"qa-error\">⚠️ {reason}</span>"})
+        yield chat, "", session
+        return
+    chat.append({"role": "user", "content": esc(str(message))})
+    scope = SCOPES.get(scope_label, "seed")
+    if scope == "mine" and not session.docs:
+        chat.append({"role": "assistant", "content": "<span class=\"qa-error\">⚠️ 还没有上传文章：请先在「设置与我的文章」中上传，"
+                                                     "或选择示例文章 (no uploaded articles yet).</span>"})
         yield chat, "", session
         return
     chat.append({"role": "assistant", "content": "🔎 正在检索… (searching)"})
     yield chat, "", session
     try:
-        answer = session.engine(SCOPES.get(scope_label, "seed")).ask_followup(question, session.history, k=int(k))
+        answer = session.engine(scope).ask_followup(question, session.history, k=int(k))
     except Exception:  # never show a traceback to users; log it
         log.exception("answering %r failed", question)
         chat[-1] = {"role": "assistant", "content": "<span class=\"qa-error\">⚠️ 出错了，请稍后再试 (internal error).</span>"}
@@ -137,31 +157,49 @@ def _safe_name(name: str) -> str:
 
 
 def upload(files: list | None, session: Session | None):
-    """Add uploaded articles to this session's private collection (size, count and type limited)."""
+    """Add uploaded articles to this session's private collection (size, count and type limited).
+
+    Each file is read once, then its bytes are deleted and the upload widget is emptied; the session's
+    articles are listed in the "my articles" box, whose × removes one. Messages never show server paths."""
     session = session or Session()
     notes = []
     for f in files or []:
         path = Path(f if isinstance(f, str) else getattr(f, "name", f["path"] if isinstance(f, dict) else f))
         name = _safe_name(path.name)
+        source = f"upload:{name}"
         try:
             if path.suffix.lower() not in UPLOAD_TYPES:
                 notes.append(f"✗ {esc(name)}: only {', '.join(UPLOAD_TYPES)} files")
-            elif len({d.source for d in session.docs}) >= MAX_UPLOADS:
+            elif any(d.source == source for d in session.docs):
+                notes.append(f"✓ {esc(name)}: already added")
+            elif len(session.sources()) >= MAX_UPLOADS:
                 notes.append(f"✗ {esc(name)}: at most {MAX_UPLOADS} files per session")
             elif path.stat().st_size > MAX_UPLOAD_BYTES:
                 notes.append(f"✗ {esc(name)}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
             else:
-                docs = read_file(path, stem=f"upload:{name}")
-                docs = [d for d in docs if d.doc_id not in {x.doc_id for x in session.docs}]
+                docs = read_file(path, stem=source)
                 session.docs.extend(docs)
                 session.engines.clear()
                 notes.append(f"✓ {esc(name)}: {len(docs)} article(s)" if docs else f"✗ {esc(name)}: no text")
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except OSError as exc:  # the message of an OSError names the server's path: say only what went wrong
+            notes.append(f"✗ {esc(name)}: unreadable ({esc(exc.strerror or type(exc).__name__)})")
+        except ValueError as exc:  # the readers' own one-sentence reasons (encrypted PDF, zip bomb, …)
             notes.append(f"✗ {esc(name)}: unreadable ({esc(str(exc))})")
         finally:
             path.unlink(missing_ok=True)  # the upload's bytes are not kept on disk
-    titles = "".join(f"<li>{esc(d.title)}</li>" for d in session.docs)
-    return "<br>".join(notes) + (f"<ul>{titles}</ul>" if titles else ""), session
+    mine = session.sources()
+    return "<br>".join(notes), session, gr.update(value=None), gr.update(choices=mine, value=mine)
+
+
+def keep_uploads(kept: list[str] | None, session: Session | None):
+    """The "my articles" box changed: articles whose file was removed (×) leave the session."""
+    session = session or Session()
+    kept = set(kept or [])
+    before = len(session.docs)
+    session.docs = [d for d in session.docs if d.source.removeprefix("upload:") in kept]
+    if len(session.docs) != before:
+        session.engines.clear()
+    return session
 
 
 def ask(question: str, k: int = 5) -> dict:
@@ -169,7 +207,7 @@ def ask(question: str, k: int = 5) -> dict:
     try:
         return get_engine().ask(question, k=int(k)).to_dict()
     except ValueError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise gr.Error(str(exc), print_exception=False) from exc
 
 
 def build_demo() -> gr.Blocks:
@@ -177,7 +215,7 @@ def build_demo() -> gr.Blocks:
         gr.Markdown("## 深圳新闻问答 · Cited QA\n答案只摘自文章原文，并标注出处；资料中没有的，就直说没有。"
                     " Answers are verbatim quotes from the articles, with citations.")
         session = gr.State(None, time_to_live=6 * 3600)
-        chat = gr.Chatbot(label="对话", height=520, latex_delimiters=[], sanitize_html=True, elem_id="chat")
+        chat = gr.Chatbot(label="对话", height=520, latex_delimiters=[], sanitize_html=True, elem_id="chat", autoscroll=False)
         with gr.Row():
             box = gr.Textbox(placeholder="请输入问题，例如：2024年深圳人工智能产业规模是多少？", show_label=False, scale=8,
                              elem_id="question", max_length=2000)
@@ -186,12 +224,16 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("设置与我的文章 (settings, my articles)", open=False):
             k = gr.Slider(1, 10, value=5, step=1, label="检索段落数 k (passages retrieved)", elem_id="k")
             scope = gr.Radio(list(SCOPES), value=next(iter(SCOPES)), label="在哪些文章中查找 (search in)", elem_id="scope")
-            files = gr.File(label=f"上传文章 (.txt/.md/.html, ≤{MAX_UPLOAD_BYTES // 2**20} MiB, ≤{MAX_UPLOADS} files; private to this session)",
-                            file_count="multiple", file_types=list(UPLOAD_TYPES), elem_id="upload")
+            files = gr.File(label=f"上传文章 (.txt/.md/.html/.pdf/.docx, ≤{MAX_UPLOAD_BYTES // 2**20} MiB, ≤{MAX_UPLOADS} files; "
+                                  "private to this session)", file_count="multiple", file_types=list(UPLOAD_TYPES), elem_id="upload")
             uploaded = gr.HTML(elem_id="uploaded")
+            mine = gr.Dropdown([], value=[], multiselect=True, label="我的文章 (my articles; × removes one)", elem_id="mine",
+                               allow_custom_value=False, interactive=True)
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, chat, k, scope, session], [chat, box, session], api_name="chat" if trigger == box.submit else False)
-        files.upload(upload, [files, session], [uploaded, session], api_visibility="private")
+            trigger(respond, [box, chat, k, scope, session], [chat, box, session],
+                    api_name="chat" if trigger == box.submit else False).then(None, js=SCROLL_JS)
+        files.upload(upload, [files, session], [uploaded, session, files, mine], api_visibility="private")
+        mine.change(keep_uploads, [mine, session], [session], api_visibility="private")
         gr.api(ask, api_name="ask")
     limit = int(os.environ.get("QA_CONCURRENCY", "4"))
     demo.queue(default_concurrency_limit=limit, max_size=int(os.environ.get("QA_QUEUE_SIZE", "64")))

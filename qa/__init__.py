@@ -26,14 +26,15 @@ _lock = threading.Lock()
 
 
 def get_engine() -> QA:
-    """The default engine over ``seeds/`` with its index in ``index/`` (built on first use if missing or stale)."""
+    """The default engine: its index in ``index/`` ($QA_INDEX) over its own articles, or over ``seeds/`` ($QA_SEEDS) when
+    there is no index yet (built on first use, updated when an article changes)."""
     global _engine
     if _engine is None:
         with _lock:
             if _engine is None:
                 from . import config
 
-                _engine = QA.open(config.seeds_dir(), config.index_dir())
+                _engine = QA.open(config.article_source(None, config.index_dir()), config.index_dir())
     return _engine
 
 

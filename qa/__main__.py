@@ -14,7 +14,7 @@ from . import config
 def _engine(args):
     from .engine import QA
 
-    return QA.open(args.seeds, args.index, args.model)
+    return QA.open(config.article_source(args.seeds, args.index), args.index, args.model)
 
 
 def cmd_ask(args) -> int:
@@ -38,7 +38,7 @@ def cmd_ask(args) -> int:
 def cmd_build(args) -> int:
     from .engine import QA
 
-    engine = QA.build(args.seeds, args.index, args.model)
+    engine = QA.build(args.seeds or config.seeds_dir(), args.index, args.model, force=args.force)
     m = engine.store.manifest
     print(f"indexed {len(engine.store.documents)} articles, {m['n_chunks']} chunks with {m['model']['name']} "
           f"({m['reembedded_chunks']} embedded) into {args.index}")
@@ -52,20 +52,30 @@ def cmd_eval(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    def common(p: argparse.ArgumentParser, defaults: bool) -> None:
+        """The shared options, accepted before and after the subcommand (after wins)."""
+        d = (lambda value: value) if defaults else (lambda value: argparse.SUPPRESS)
+        p.add_argument("--seeds", type=Path, default=d(None),
+                       help="folder of articles (default: $QA_SEEDS; for ask, the index's own articles; else seeds/)")
+        p.add_argument("--index", type=Path, default=d(config.index_dir()), help="index folder (default: index/, or $QA_INDEX)")
+        p.add_argument("--model", default=d(None), help="embedding model: preset, folder or hub id (default: $QA_MODEL or zh-static)")
+        p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="log progress")
+
     ap = argparse.ArgumentParser(prog="python -m qa", description="Cited extractive QA over Chinese articles.")
-    ap.add_argument("--seeds", type=Path, default=config.seeds_dir(), help="folder of articles (default: %(default)s, or $QA_SEEDS)")
-    ap.add_argument("--index", type=Path, default=config.index_dir(), help="index folder (default: %(default)s, or $QA_INDEX)")
-    ap.add_argument("--model", default=None, help="embedding model: preset, folder or hub id (default: $QA_MODEL or zh-static)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    common(ap, True)
     sub = ap.add_subparsers(dest="command", required=True)
     a = sub.add_parser("ask", help="answer a question")
+    common(a, False)
     a.add_argument("question", nargs="+")
     a.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
     a.add_argument("--json", action="store_true", help="print the full answer object as JSON")
     a.set_defaults(func=cmd_ask)
     b = sub.add_parser("build", help="(re)build the index from the articles")
+    common(b, False)
+    b.add_argument("--force", action="store_true", help="replace an index that was built from other articles")
     b.set_defaults(func=cmd_build)
     e = sub.add_parser("eval", help="evaluate on a SQuAD-format JSON or a seed-style JSONL file")
+    common(e, False)
     e.add_argument("data", type=Path)
     e.add_argument("--retriever", choices=["hybrid", "dense", "lexical"], default="hybrid")
     e.add_argument("-k", "--k", type=int, default=5, dest="k")

@@ -13,6 +13,15 @@ def seeds_dir() -> Path:
     return Path(os.environ.get("QA_SEEDS") or ROOT / "seeds")
 
 
+def article_source(explicit: str | Path | None, index: Path) -> Path | None:
+    """The article folder to open ``index`` with: the one given (or $QA_SEEDS); else None, meaning the
+    index's own articles, when an index exists; else the default ``seeds/``."""
+    given = explicit or os.environ.get("QA_SEEDS")
+    if given:
+        return Path(given)
+    return None if (Path(index) / "CURRENT").exists() else seeds_dir()
+
+
 def index_dir() -> Path:
     """$QA_INDEX, else ``index/`` beside the package."""
     return Path(os.environ.get("QA_INDEX") or ROOT / "index")

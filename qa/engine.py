@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import index as store_mod
-from .articles import load_documents
+from .articles import ArticleError, load_documents
 from .chunking import ENCODING, Chunker
 from .embedding import Embedder, ModelError, resolve
 from .extraction import Extractor, Span, warm_up
@@ -25,7 +25,7 @@ from .ranker import DEFAULT_PATH as RANKER_PATH
 from .ranker import SpanRanker
 from .retrieval import Mode, Retriever
 from .text import sentence_spans
-from .types import Answer, Chunk, Citation, Document
+from .types import Answer, Chunk, Citation, Document, Reader
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +49,23 @@ def _ranker(on: bool) -> SpanRanker | None:
 
 
 def default_reader():
-    """The transformer reader named by $QA_READER, loaded once per name; None when unset."""
-    return _reader(os.environ.get("QA_READER") or None)
+    """The reader named by $QA_READER, loaded once per name: unset or ``e5`` → the bundled e5 reader;
+    ``ranker`` → None (the feature ranker reads); anything else → a hub id or folder for ``TransformerReader``."""
+    return _reader((os.environ.get("QA_READER") or "e5").strip())
 
 
 @lru_cache(maxsize=2)
-def _reader(name: str | None):
-    if name is None:
+def _reader(name: str):
+    if name.lower() in ("ranker", "off", "none", "0"):
         return None
+    if name.lower() in ("e5", "bundled", "default"):
+        from .reader import BundledReader
+
+        threshold = os.environ.get("QA_READER_THRESHOLD")
+        return BundledReader(threshold=float(threshold) if threshold else None)
     from .reader import TransformerReader
 
-    return TransformerReader(name)
+    return TransformerReader(name, threshold=float(os.environ.get("QA_READER_THRESHOLD", READER_ABSTAIN_BELOW)))
 
 
 def clean_question(question: str) -> str:
@@ -87,17 +93,25 @@ class QA:
     """A question-answering engine over one index."""
 
     def __init__(self, store: store_mod.StoredIndex, embedder: Embedder, mode: Mode = "hybrid", threshold: float | None = None,
-                 ranker: SpanRanker | None = None) -> None:
+                 ranker: SpanRanker | None = None, reader: Reader | str | None = "default") -> None:
+        """``reader``: "default" ($QA_READER, else the bundled e5 reader), None for the feature ranker alone,
+        or a reader object (``extract(question, passages, documents)`` and a ``threshold``)."""
+        from .reader import BundledReader, Cascade
+
         self.store = store
         self.embedder = embedder
         self.retriever = Retriever(store, embedder, mode)
-        reader = default_reader()
-        if reader is not None:  # an extractive-QA transformer instead of the ranker (needs the hub or a local model)
+        reader = default_reader() if reader == "default" else reader
+        ranker = ranker or default_ranker()
+        features = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker)
+        if isinstance(reader, BundledReader):  # the bundled reader, with the ranker beside it as reader.json says
+            self.extractor = Cascade(reader, features)
+            default = self.extractor.threshold
+        elif reader is not None:  # QA_READER's transformer
             self.extractor = reader
-            default = float(os.environ.get("QA_READER_THRESHOLD", READER_ABSTAIN_BELOW))
+            default = reader.threshold
         else:
-            ranker = ranker or default_ranker()
-            self.extractor = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker)
+            self.extractor = features
             # The ranker's answerability model comes with the threshold chosen for it on validation articles.
             default = float(ranker.meta.get("abstain_below", ABSTAIN_BELOW)) if ranker and ranker.answerable else ABSTAIN_BELOW
         self.threshold = default if threshold is None else threshold
@@ -106,16 +120,26 @@ class QA:
     # ----- construction -------------------------------------------------------------------------
     @classmethod
     def build(cls, source: str | Path | list[Document], index_dir: str | Path | None = None, model: str | Embedder | None = None,
-              chunker: Chunker | None = None, mode: Mode = "hybrid") -> QA:
+              chunker: Chunker | None = None, mode: Mode = "hybrid", force: bool = False, reader="default") -> QA:
         """Index ``source`` (a folder/file of articles or a list of documents).
 
         With ``index_dir`` the index is written there (atomically), reusing the
         vectors of unchanged articles from the previous index built with the same
         model and chunker; without it the index lives in memory only. ``model`` may be
         an already loaded ``Embedder`` (shared, e.g. by per-user collections).
+        An existing index built from another source is only replaced with ``force``.
         """
+        in_memory = isinstance(source, (list, tuple))
+        docs = list(source) if in_memory else load_documents(source)
+        origin = {"kind": "memory"} if in_memory else _folder(source)
+        if index_dir and not force:
+            check_source(Path(index_dir), origin)
+        return cls._build(docs, origin, index_dir, model, chunker, mode, reader)
+
+    @classmethod
+    def _build(cls, docs: list[Document], origin: dict, index_dir: str | Path | None, model: str | Embedder | None,
+               chunker: Chunker | None, mode: Mode, reader="default") -> QA:
         t0 = time.perf_counter()
-        docs = list(source) if isinstance(source, (list, tuple)) else load_documents(source)
         embedder = model if isinstance(model, Embedder) else Embedder(resolve(model))
         chunker = chunker or Chunker()
         chunker = Chunker(chunker.max_tokens, chunker.overlap, embedder.fits if embedder.max_seq_length else None)
@@ -134,6 +158,8 @@ class QA:
                 todo.append((len(vectors), new))
                 vectors.append(np.zeros((0, embedder.dim), np.float32))
             chunks.extend(new)
+        if not chunks and any(d.text.strip() for d in docs):
+            raise ArticleError(f"{len(docs)} articles with text gave no chunks to index: check their sections")
         texts = [c.text for _, cs in todo for c in cs]
         log.info("embedding %d of %d chunks (%d articles changed) with %s", len(texts), len(chunks), len(todo), embedder.name)
         fresh = embedder.encode_passages(texts)
@@ -146,6 +172,7 @@ class QA:
             "model": {"name": embedder.name, "path": embedder.spec.path, "dim": embedder.dim, "probe": embedder.probe.tolist()},
             "chunker": chunker.settings(),
             "tiktoken_encoding": ENCODING,
+            "source": origin,
             "corpus_fingerprint": store_mod.corpus_fingerprint(docs),
             "documents": {d.doc_id: store_mod.doc_hash(d) for d in docs},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -157,10 +184,10 @@ class QA:
         else:
             stored = store_mod.StoredIndex(manifest, {d.doc_id: d for d in docs}, chunks, matrix, store_mod.make_faiss_index(matrix))
         log.info("indexed %d articles, %d chunks in %.2fs", len(docs), len(chunks), time.perf_counter() - t0)
-        return cls(stored, embedder, mode)
+        return cls(stored, embedder, mode, reader=reader)
 
     @classmethod
-    def load(cls, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid") -> QA:
+    def load(cls, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid", reader="default") -> QA:
         """Load a built index; ``model`` (if given) must be the one the index was built with."""
         stored = store_mod.load(Path(index_dir))
         built = stored.manifest["model"]
@@ -169,30 +196,47 @@ class QA:
                              f"rebuild it with `python -m qa build --model {_name(model)}` or load it without a model")
         embedder = model if isinstance(model, Embedder) else Embedder(resolve(model or built["name"]))
         _check_model(embedder, built, index_dir)
-        return cls(stored, embedder, mode)
+        return cls(stored, embedder, mode, reader=reader)
 
     @classmethod
-    def open(cls, source: str | Path, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid") -> QA:
-        """Load the index in ``index_dir``, (re)building it first if missing or stale for ``source``."""
+    def open(cls, source: str | Path | None, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid",
+             reader="default") -> QA:
+        """Load the index in ``index_dir``, (re)building it first if missing or stale for ``source``.
+
+        ``source=None`` means the index's own article folder (recorded when it was built); an index
+        built from another source than ``source`` is an error (``IndexSourceError``), never rebuilt."""
         index_dir = Path(index_dir)
-        docs = load_documents(source)
         try:
             manifest = store_mod.read_manifest(index_dir)
         except store_mod.IndexCorrupt as exc:
             log.warning("%s: rebuilding", exc)
             manifest = None
+        origin = (manifest or {}).get("source") or {}
+        if source is None:
+            if origin.get("kind") == "memory":
+                return cls.load(index_dir, model, mode, reader)
+            if origin.get("kind") != "folder":
+                raise IndexSourceError(f"no index in {index_dir} to open and no article folder given: "
+                                       f"build one with `python -m qa build --seeds FOLDER --index {index_dir}`")
+            source = origin["path"]
+            if not Path(source).exists():  # the folder moved or went: the index still answers from its own copy
+                log.warning("the articles the index in %s was built from (%s) are gone: answering from the index", index_dir, source)
+                return cls.load(index_dir, model, mode, reader)
+        elif manifest:
+            check_source(index_dir, _folder(source), manifest)
+        docs = load_documents(source)
         wanted = _name(model)
         if manifest and manifest["model"]["name"] != wanted:
             raise ModelError(f"index in {index_dir} was built with model {manifest['model']['name']!r} but {wanted!r} is configured: "
                              f"rebuild with `python -m qa build --model {wanted}`")
         if manifest and manifest.get("corpus_fingerprint") == store_mod.corpus_fingerprint(docs) and manifest.get("chunker") == Chunker().settings():
             try:
-                return cls.load(index_dir, model, mode)
+                return cls.load(index_dir, model, mode, reader)
             except (store_mod.IndexCorrupt, ModelError) as exc:  # damaged, or the same model with new weights
                 log.warning("%s: rebuilding", exc)
         elif manifest:
             log.info("articles in %s changed since the index was built: updating it", source)
-        return cls.build(docs, index_dir, model, mode=mode)
+        return cls._build(docs, _folder(source), index_dir, model, None, mode, reader)
 
     # ----- use ----------------------------------------------------------------------------------
     def document(self, doc_id: str) -> Document:
@@ -254,10 +298,34 @@ class QA:
     @staticmethod
     def _cite(n: int, doc: Document, start: int, end: int, sent_start: int, sent_end: int, score: float) -> Citation:
         c = Citation(n, doc.doc_id, doc.title, doc.section_at(start), start, end, doc.text[start:end],
-                     doc.text[sent_start:sent_end], sent_start, float(score))
+                     doc.text[sent_start:sent_end], sent_start, float(score), doc.page_at(start))
         if doc.text[c.start : c.end] != c.quote or c.quote not in c.context:
             raise RuntimeError(f"citation {c} is not verbatim")  # a bug, never shown as an answer
         return c
+
+
+def _folder(source: str | Path) -> dict:
+    return {"kind": "folder", "path": str(Path(source).resolve())}
+
+
+class IndexSourceError(ArticleError):
+    """An index exists but was built from other articles than the ones named."""
+
+
+def check_source(index_dir: Path, origin: dict, manifest: dict | None = None) -> None:
+    """Raise ``IndexSourceError`` when the index in ``index_dir`` was built from another source than ``origin``
+    (indexes from before sources were recorded are accepted)."""
+    try:
+        manifest = manifest or store_mod.read_manifest(index_dir)
+    except store_mod.IndexCorrupt:
+        return  # a damaged index is rebuilt whatever it held
+    built = (manifest or {}).get("source")
+    if not built or built == origin:
+        return
+    was = built.get("path") or "in-memory documents"
+    now = origin.get("path") or "in-memory documents"
+    raise IndexSourceError(f"the index in {index_dir} was built from {was}, not {now}: ask it without --seeds (it uses its own "
+                           f"articles), or replace it with `python -m qa build --seeds {now} --index {index_dir} --force`")
 
 
 def _name(model: str | Embedder | None) -> str:

@@ -238,7 +238,7 @@ def _items_crosslingual(questions: list[squad.Paragraph], contexts: list[squad.P
 
 
 def load_task(data: Path, retriever: str = "hybrid", split: str = "all", model=None, seeds: Path | None = None,
-              index: Path | None = None, contexts: Path | None = None):
+              index: Path | None = None, contexts: Path | None = None, reader="default"):
     """The engine and the questions for ``data``: (engine, items, gold_by, setting description).
 
     With ``contexts`` (SQuAD format), the paragraphs and gold answers come from that file and only the
@@ -249,12 +249,13 @@ def load_task(data: Path, retriever: str = "hybrid", split: str = "all", model=N
 
     if is_squad(data):
         paragraphs = squad.split(squad.load(contexts or data), split)
-        engine = QA.build(documents_from_squad(paragraphs), None, model, mode=retriever)
+        engine = QA.build(documents_from_squad(paragraphs), None, model, mode=retriever, reader=reader)
         if contexts:
             items = _items_crosslingual(squad.split(squad.load(data), split), paragraphs)
             return engine, items, "doc_id", f"questions of {data.name} over {len(paragraphs)} paragraphs of {contexts.name} ({split} articles)"
         return engine, _items_squad(paragraphs), "doc_id", f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)"
-    engine = QA.open(seeds or config.seeds_dir(), index or config.index_dir(), model, mode=retriever)
+    index = index or config.index_dir()
+    engine = QA.open(config.article_source(seeds, index), index, model, mode=retriever, reader=reader)
     return engine, _items_jsonl(data), "title", f"default seed index ({len(engine.store.documents)} articles)"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Section:
     title: str
     start: int
     end: int
+    page: int | None = None  # 1-based page of a PDF
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,20 @@ class Document:
     sections: tuple[Section, ...] = ()
     source: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.sections and self.text:  # a document without sections is one untitled section
+            object.__setattr__(self, "sections", (Section("", 0, len(self.text)),))
+
     def section_at(self, offset: int) -> str:
         """Title of the section holding character ``offset`` ("" for the lead)."""
         for section in self.sections:
             if section.start <= offset < section.end:
                 return section.title
         return ""
+
+    def page_at(self, offset: int) -> int | None:
+        """PDF page (1-based) holding character ``offset``; None for other formats."""
+        return next((s.page for s in self.sections if s.start <= offset < s.end), None)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class Citation:
     context: str
     context_start: int
     score: float
+    page: int | None = None  # the PDF page of the quote
 
 
 @dataclass
@@ -139,3 +150,12 @@ class Answer:
 def _clip(text: str, n: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class Reader(Protocol):
+    """What every reader implements: the best verbatim span among the passages (or None), and the
+    confidence below which the engine abstains."""
+
+    threshold: float
+
+    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]): ...

@@ -29,12 +29,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(seed_index):
+def app_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("app") / "app.log"
+
+
+@pytest.fixture(scope="module")
+def app_url(seed_index, app_log):
     port = _free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", QA_INDEX=str(seed_index), QA_SEEDS=str(SEEDS), GRADIO_ANALYTICS_ENABLED="False")
     env.pop("GRADIO_SERVER_NAME", None)
+    log = open(app_log, "w")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while True:
@@ -44,7 +50,7 @@ def app_url(seed_index):
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 os.killpg(proc.pid, signal.SIGKILL)
-                pytest.fail(f"app did not start:\n{proc.stdout.read()}")
+                pytest.fail(f"app did not start:\n{app_log.read_text()}")
             time.sleep(0.5)
     yield url
     os.killpg(proc.pid, signal.SIGTERM)
@@ -53,6 +59,7 @@ def app_url(seed_index):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    log.close()
     with pytest.raises(ProcessLookupError):  # nothing of the app's process group is left behind
         os.killpg(proc.pid, 0)
 
@@ -88,6 +95,17 @@ def test_ask_endpoint_with_gradio_client(app_url, engine):
     assert d["answerable"] is False and d["answer"] == "" and len(d["passages"]) == 3
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", 5, api_name="/ask")
+
+
+def test_validation_errors_leave_no_traceback_in_the_server_log(app_url, app_log):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    for bad in ("   ", "\x00\x01"):
+        with pytest.raises(Exception, match="empty"):
+            client.predict(bad, 5, api_name="/ask")
+    time.sleep(0.5)
+    assert "Traceback" not in app_log.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +231,72 @@ def test_ask_endpoint_property(app_url, engine):
             assert engine.document(c["doc_id"]).text[c["start"] : c["end"]] == c["quote"]
 
     check()
+
+
+def _wait_uploaded(pg, name: str) -> None:
+    pg.wait_for_function("n => (document.querySelector('#uploaded') || {}).innerText?.includes(n)", arg=name, timeout=30_000)
+
+
+@pytest.mark.browser
+def test_uploads_one_by_one_then_removed_with_the_cross(page, tmp_path):
+    import docx
+
+    _use_my_articles(page)
+    page.locator("#question textarea").fill("星河公司总部位于哪里？")
+    page.locator("#send").click()
+    page.wait_for_selector("#chat .bot .qa-error", timeout=20_000)
+    assert "还没有上传文章" in _last_bot(page).inner_text()  # not an answer from the seed articles
+    first = tmp_path / "first.md"
+    first.write_text("# 星河公司简介\n\n星河公司总部位于杭州，成立于2019年，主营卫星通信设备。", encoding="utf-8")
+    second = tmp_path / "second.docx"
+    d = docx.Document()
+    d.add_heading("月光公司简介", 1)
+    d.add_paragraph("月光公司总部位于成都，成立于2021年，主营储能电池。")
+    d.save(second)
+    page.locator("#upload input[type=file]").set_input_files(str(first))
+    _wait_uploaded(page, "first.md")
+    page.locator("#upload input[type=file]").set_input_files(str(second))
+    _wait_uploaded(page, "second.docx")
+    note = page.locator("#uploaded").inner_text()
+    assert "unreadable" not in note and "/tmp" not in page.content() and "gradio" not in note
+    assert page.locator("#upload a[href*='file=']").count() == 0  # no download links to deleted bytes
+    assert page.locator("#mine .token").all_inner_texts() == ["first.md", "second.docx"]
+    _ask(page, "月光公司总部位于哪里？", 1)  # the first bot message with sources (the one before was a notice)
+    assert "「成都」" in _last_bot(page).inner_text()
+    page.locator("#mine .token", has_text="first.md").locator(".token-remove").click()
+    page.wait_for_timeout(1000)
+    _ask(page, "星河公司总部位于哪里？", 2)
+    assert "杭州" not in _last_bot(page).locator(".qa-answer").all_inner_texts()
+    assert "星河" not in _last_bot(page).inner_text()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 390])
+def test_question_and_answer_stay_in_view(browser, app_url, width):
+    ctx = browser.new_context(viewport={"width": width, "height": 800})
+    pg = ctx.new_page()
+    pg.goto(app_url)
+    pg.wait_for_selector("#question textarea")
+    _ask(pg, "元戎启行已交付多少辆量产车？", 1)
+    _ask(pg, "2024年深圳人工智能产业规模是多少？", 2)
+    pg.wait_for_timeout(800)
+    box = pg.evaluate("""() => {
+      const users = document.querySelectorAll('#chat .user'); const q = users[users.length - 1].getBoundingClientRect();
+      const a = document.querySelectorAll('#chat .bot .qa-answer, #chat .bot .qa-abstain'); const r = a[a.length - 1].getBoundingClientRect();
+      return {q_top: q.top, q_bottom: q.bottom, a_top: r.top, a_bottom: r.bottom, h: window.innerHeight}; }""")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"in-view-{width}.png"))
+    ctx.close()
+    assert -2 <= box["q_top"] and box["a_bottom"] <= box["h"], box  # (sub-pixel layout)
+
+
+@pytest.mark.browser
+def test_empty_question_has_no_bubble_and_citations_show_no_raw_scores(page):
+    page.locator("#question textarea").fill("   ")
+    page.locator("#send").click()
+    page.wait_for_selector("#chat .bot .qa-error", timeout=20_000)
+    assert page.locator("#chat .user").count() == 0
+    assert "请输入问题" in _last_bot(page).inner_text()
+    _ask(page, "元戎启行已交付多少辆量产车？", 1)
+    cite = _last_bot(page).locator(".qa-citation").first.inner_text()
+    assert "chars" in cite and "score" not in cite
