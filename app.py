@@ -180,7 +180,8 @@ def upload(files: list | None, session: Session | None):
                 docs = read_file(path, stem=source)
                 session.docs.extend(docs)
                 session.engines.clear()
-                notes.append(f"✓ {esc(name)}: {len(docs)} article(s)" if docs else f"✗ {esc(name)}: no text")
+                titles = "、".join(esc(d.title) for d in docs[:3]) + ("…" if len(docs) > 3 else "")
+                notes.append(f"✓ {esc(name)}: {len(docs)} article(s) ({titles})" if docs else f"✗ {esc(name)}: no text")
         except OSError as exc:  # the message of an OSError names the server's path: say only what went wrong
             notes.append(f"✗ {esc(name)}: unreadable ({esc(exc.strerror or type(exc).__name__)})")
         except ValueError as exc:  # the readers' own one-sentence reasons (encrypted PDF, zip bomb, …)

@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .common import RESULTS  # noqa: E402
 
-ALL = ("fusion", "quality", "models", "peer", "speed", "faiss", "load")
+ALL = ("fusion", "embedders", "reader", "quality", "models", "peer", "speed", "faiss", "load")
 
 
 def main() -> None:

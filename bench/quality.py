@@ -1,4 +1,4 @@
-"""Quality: lexical vs dense vs hybrid retrieval, and the naive sentence baseline vs our extractor."""
+"""Quality of the feature ranker: lexical vs dense vs hybrid retrieval, and the naive sentence baseline vs the ranker."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def run(limit: int | None = None) -> dict:
     rows = []
     for name, (path, contexts) in SETS.items():
         split = "all" if path.suffix == ".jsonl" else "heldout"
-        engine, items, gold_by, setting = evaluation.load_task(path, "hybrid", split, contexts=contexts)
+        # The feature ranker's table (the transformer reader has its own, bench/reader.py).
+        engine, items, gold_by, setting = evaluation.load_task(path, "hybrid", split, contexts=contexts, reader=None)
         items = items[:limit] if limit else items
         ours = engine.extractor
         for mode in ("lexical", "dense", "hybrid"):

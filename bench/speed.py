@@ -20,6 +20,43 @@ def _pcts(xs: list[float]) -> dict:
     return {"p50_ms": 1000 * float(np.percentile(xs, 50)), "p95_ms": 1000 * float(np.percentile(xs, 95))}
 
 
+def cold_start(index: str) -> list[dict]:
+    """Fresh processes over a built index: `python -m qa ask`, and the app from start to its first answer
+    (with its peak memory after that answer)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "qa", "--index", index, "ask", "2024年深圳人工智能产业规模是多少？"], cwd=ROOT,
+                   check=True, capture_output=True, env=env)
+    ask = time.perf_counter() - t
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    t = time.perf_counter()
+    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=dict(env, QA_INDEX=index),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        from gradio_client import Client
+
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict("2024年深圳人工智能产业规模是多少？", 5, api_name="/ask")
+        first = time.perf_counter() - t
+        rss = int(next(line.split()[1] for line in open(f"/proc/{app.pid}/status") if line.startswith("VmHWM"))) / 1024
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    return [{"measure": "cold `python -m qa ask` over a built seed index (fresh process)", "value": ask, "unit": "s"},
+            {"measure": "app start to first answer (`python app.py`, then /ask)", "value": first, "unit": "s"},
+            {"measure": "app peak RSS after its first answer", "value": rss, "unit": "MiB"}]
+
+
 def run(limit: int | None = None) -> dict:
     rows = []
     questions = [json.loads(line)["question"] for line in (DATA / "seed_qa_dev.jsonl").read_text().splitlines()]
@@ -29,6 +66,7 @@ def run(limit: int | None = None) -> dict:
         subprocess.run([sys.executable, "-m", "qa", "--index", f"{tmp}/cold", "build"], cwd=ROOT, check=True,
                        capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
         cold = time.perf_counter() - t
+        rows += cold_start(f"{tmp}/cold")
         QA.build(SEEDS_DIR, f"{tmp}/warmup")  # imports, model and segmenter loaded
         t = time.perf_counter()
         engine = QA.build(SEEDS_DIR, f"{tmp}/warm")
@@ -47,9 +85,22 @@ def run(limit: int | None = None) -> dict:
                 engine.ask(q)
                 full.append(time.perf_counter() - t)
         ask, ret = _pcts(full), _pcts(retrieval)
+        ranker_only = QA.load(f"{tmp}/warm", reader=None)  # baseline in the same run: the feature ranker alone
+        for q in questions:
+            ranker_only.ask(q)
+        alone = []
+        for _ in range(5):
+            for q in questions:
+                t = time.perf_counter()
+                ranker_only.ask(q)
+                alone.append(time.perf_counter() - t)
+        base = _pcts(alone)
         rows += [
-            {"measure": "ask() latency p50 (seed questions, after warm-up)", "value": ask["p50_ms"], "unit": "ms"},
-            {"measure": "ask() latency p95", "value": ask["p95_ms"], "unit": "ms"},
+            {"measure": "ask() latency p50 (seed questions, after warm-up; reader on)", "value": ask["p50_ms"], "unit": "ms"},
+            {"measure": "ask() latency p95 (reader on)", "value": ask["p95_ms"], "unit": "ms"},
+            {"measure": "baseline in the same run: ask() with the feature ranker alone, p50", "value": base["p50_ms"], "unit": "ms"},
+            {"measure": "baseline: ask() with the feature ranker alone, p95", "value": base["p95_ms"], "unit": "ms"},
+            {"measure": "the reader's share of ask() (p50: 1 − ranker-only / reader on)", "value": 1 - base["p50_ms"] / ask["p50_ms"], "unit": ""},
             {"measure": "baseline in the same run: retrieval alone p50", "value": ret["p50_ms"], "unit": "ms"},
             {"measure": "ratio ask() / retrieval alone (p50)", "value": ask["p50_ms"] / ret["p50_ms"], "unit": "×"},
             {"measure": "extraction + citations per question (p50 difference)", "value": ask["p50_ms"] - ret["p50_ms"], "unit": "ms"},

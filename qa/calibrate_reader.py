@@ -7,13 +7,15 @@ Sets (validation articles only, open retrieval over each set's validation paragr
 zh paragraphs. Every question is read twice: with the retrieved passages, and with its gold
 paragraph removed from them (where abstaining is right). Chosen, in this order:
 
-* ``n_passages``: how many of the top passages the reader reads (F1 against the time it costs);
+* ``n_passages``: how many of the top passages the reader reads;
 * ``ranker_sure``: a cascade, taking the feature ranker's answer when its confidence is at least this
   (and skipping the reader), or none;
 * ``unseen``: whether the confidence is multiplied by the ranker's factor for question words the
   articles never use (「美国的…」 over articles about 深圳);
+* ``focus_chars``: whole passages, or only so many characters around each passage's best sentence;
 * ``abstain_below``: the lowest threshold that abstains on ``ABSTAIN_RECALL`` of the gold-removed
-  questions; among settings, the best mean F1 (abstentions count 0) wins.
+  questions. Among settings, the best mean F1 (abstentions count 0) less ``F1_PER_MS`` per millisecond
+  of reading wins.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from . import squad
 from .evaluation import documents_from_squad, f1_score, passages_without_gold
-from .reader import BUNDLED, BundledReader
+from .reader import BUNDLED, BundledReader, focus
 from .train_reader import BENCH_DATA, cmrc_validation
 
 log = logging.getLogger(__name__)
@@ -38,15 +40,17 @@ log = logging.getLogger(__name__)
 ABSTAIN_RECALL = 0.9
 N_PASSAGES = (1, 2, 3, 4, 5)
 RANKER_SURE = (None, 0.9, 0.8, 0.7)
-# Reading a passage costs about this much of the time budget per unit of F1 (prefer fewer passages).
-F1_PER_PASSAGE = 0.5
+FOCUS = (None, 150)  # read whole passages, or this many characters around each one's best sentence
+# Time is worth this much F1 per millisecond of reading (20 ms ≈ 1 point): the latency budget is ~60 ms.
+F1_PER_MS = 0.05
 
 
 @dataclass
 class Reading:
     """One question read over one set of passages: the reader's best span per passage, the ranker's answer."""
 
-    reader: list[tuple[float, float]]  # per passage: (probability, F1 of its span)
+    reader: dict  # focus → per passage: (probability, F1 of its span)
+    ms: dict  # focus → milliseconds to read all the passages
     ranker: tuple[float, float]  # (confidence, F1)
     unseen: float
 
@@ -65,11 +69,20 @@ def read_set(name: str, paragraphs: list[squad.Paragraph], reader: BundledReader
         docs = engine.store.documents
 
         def reading(passages) -> Reading:
-            spans = reader.read(question, [p.chunk.text for p in passages])
+            weights = engine.extractor.question_terms(question)
+            by_focus, ms = {}, {}
+            for chars in FOCUS:
+                texts = [docs[p.chunk.doc_id].text for p in passages]
+                ranges = [focus(t, p.chunk.start, p.chunk.end, weights, chars) if chars else (p.chunk.start, p.chunk.end)
+                          for t, p in zip(texts, passages)]
+                t0 = time.perf_counter()
+                spans = reader.read(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])
+                ms[chars] = 1000 * (time.perf_counter() - t0)
+                by_focus[chars] = [(prob, f1_score(t[lo:hi][a:b], list(answers)))
+                                   for t, (lo, hi), (prob, a, b) in zip(texts, ranges, spans)]
             ranked = engine.extractor.extract(question, passages, docs)
             rtext = docs[ranked.doc_id].text[ranked.start : ranked.end] if ranked else ""
-            return Reading([(prob, f1_score(p.chunk.text[a:b], list(answers))) for p, (prob, a, b) in zip(passages, spans)],
-                           (ranked.confidence if ranked else 0.0, f1_score(rtext, list(answers))),
+            return Reading(by_focus, ms, (ranked.confidence if ranked else 0.0, f1_score(rtext, list(answers))),
                            engine.extractor.unseen_factor(question))
 
         with_gold = reading(engine.retriever.retrieve(question, 5))
@@ -79,12 +92,12 @@ def read_set(name: str, paragraphs: list[squad.Paragraph], reader: BundledReader
     return out
 
 
-def decide(r: Reading, n: int, sure: float | None, unseen: bool) -> tuple[float, float]:
-    """(confidence, F1) of the answer the setting gives for one reading."""
+def decide(r: Reading, n: int, sure: float | None, unseen: bool, chars: int | None) -> tuple[float, float, float]:
+    """(confidence, F1, reading ms) of the answer the setting gives for one reading."""
     if sure is not None and r.ranker[0] >= sure:
-        return 1.0, r.ranker[1]
-    best = max(r.reader[:n], key=lambda x: x[0], default=(0.0, 0.0))
-    return best[0] * (r.unseen if unseen else 1.0), best[1]
+        return 1.0, r.ranker[1], 0.0
+    best = max(r.reader[chars][:n], key=lambda x: x[0], default=(0.0, 0.0))
+    return best[0] * (r.unseen if unseen else 1.0), best[1], r.ms[chars] * n / max(1, len(r.reader[chars]))
 
 
 def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict, list[dict]]:
@@ -92,15 +105,19 @@ def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict,
     for n in N_PASSAGES:
         for sure in RANKER_SURE:
             for unseen in (False, True):
-                removed = [decide(b, n, sure, unseen)[0] for s in sets.values() for _, b in s if b is not None]
-                threshold = float(np.quantile(removed, 1 - ABSTAIN_RECALL)) + 1e-6 if removed else 0.5
-                per_set = {}
-                for name, s in sets.items():
-                    scored = [decide(a, n, sure, unseen) for a, _ in s]
-                    per_set[name] = 100 * float(np.mean([f1 if conf >= threshold else 0.0 for conf, f1 in scored]))
-                mean = float(np.mean(list(per_set.values())))
-                rows.append({"n_passages": n, "ranker_sure": sure, "unseen": unseen, "abstain_below": round(threshold, 4),
-                             "f1": per_set, "mean_f1": mean, "objective": mean - F1_PER_PASSAGE * n})
+                for chars in FOCUS:
+                    removed = [decide(b, n, sure, unseen, chars)[0] for s in sets.values() for _, b in s if b is not None]
+                    # abstain below t on ABSTAIN_RECALL of the gold-removed questions: t above that share of their confidences
+                    threshold = float(np.quantile(removed, ABSTAIN_RECALL)) + 1e-6 if removed else 0.5
+                    per_set, ms = {}, []
+                    for name, s in sets.items():
+                        scored = [decide(a, n, sure, unseen, chars) for a, _ in s]
+                        per_set[name] = 100 * float(np.mean([f1 if conf >= threshold else 0.0 for conf, f1, _ in scored]))
+                        ms += [t for _, _, t in scored]
+                    mean = float(np.mean(list(per_set.values())))
+                    rows.append({"n_passages": n, "ranker_sure": sure, "unseen": unseen, "focus_chars": chars,
+                                 "abstain_below": round(threshold, 4), "f1": per_set, "mean_f1": mean,
+                                 "read_ms": float(np.mean(ms)), "objective": mean - F1_PER_MS * float(np.mean(ms))})
     best = max(rows, key=lambda r: r["objective"])
     return best, rows
 
@@ -125,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     best, rows = choose(sets)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps({"best": best, "rows": rows}, indent=1), encoding="utf-8")
-    settings = {k: best[k] for k in ("n_passages", "ranker_sure", "unseen", "abstain_below")}
+    settings = {k: best[k] for k in ("n_passages", "ranker_sure", "unseen", "focus_chars", "abstain_below")}
     settings["chosen_on"] = {"sets": list(sets), "questions_per_set": args.limit, "abstain_recall": ABSTAIN_RECALL,
                              "validation_f1": best["f1"]}
     (args.reader / "reader.json").write_text(json.dumps(settings, indent=1), encoding="utf-8")

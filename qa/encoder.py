@@ -159,3 +159,24 @@ def mean_pool(states: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
     """Mean of the token states over real tokens, L2-normalised (how e5 embeds a text)."""
     m = attention[..., None].to(states.dtype)
     return F.normalize((states * m).sum(1) / m.sum(1).clamp(min=1), dim=-1)
+
+
+def load_q4_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``model.q4.safetensors``: ``<name>.q4`` (16 code bytes per 32 values) with
+    ``<name>.scale`` (float16 per block) dequantised as value = (code − 8) × scale, low nibbles first;
+    the other tensors as stored."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    raw = load_file(str(path))
+    out = {}
+    for name, value in raw.items():
+        if name.endswith(".scale"):
+            continue
+        if name.endswith(".q4"):
+            base = name[:-3]
+            codes = np.concatenate([value & 0x0F, value >> 4], axis=1).astype(np.float32) - 8.0
+            out[base] = torch.from_numpy((codes * raw[base + ".scale"].astype(np.float32)).reshape(-1))
+        else:
+            out[name] = torch.from_numpy(value.astype(np.float32))
+    return out

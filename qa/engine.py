@@ -19,7 +19,7 @@ import numpy as np
 from . import index as store_mod
 from .articles import ArticleError, load_documents
 from .chunking import ENCODING, Chunker
-from .embedding import Embedder, ModelError, resolve
+from .embedding import ENV_VAR, Embedder, ModelError, resolve
 from .extraction import Extractor, Span, warm_up
 from .ranker import DEFAULT_PATH as RANKER_PATH
 from .ranker import SpanRanker
@@ -102,7 +102,8 @@ class QA:
         self.embedder = embedder
         self.retriever = Retriever(store, embedder, mode)
         reader = default_reader() if reader == "default" else reader
-        ranker = ranker or default_ranker()
+        if ranker is None and not (isinstance(reader, BundledReader) and reader.settings.get("ranker_sure") is None):
+            ranker = default_ranker()  # (the bundled reader without a cascade only needs the question's terms)
         features = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker)
         if isinstance(reader, BundledReader):  # the bundled reader, with the ranker beside it as reader.json says
             self.extractor = Cascade(reader, features)
@@ -115,7 +116,8 @@ class QA:
             # The ranker's answerability model comes with the threshold chosen for it on validation articles.
             default = float(ranker.meta.get("abstain_below", ABSTAIN_BELOW)) if ranker and ranker.answerable else ABSTAIN_BELOW
         self.threshold = default if threshold is None else threshold
-        warm_up()
+        if not isinstance(self.extractor, Cascade) or self.extractor.ranker_sure is not None:
+            warm_up()  # the segmenter, for the feature ranker's candidates
 
     # ----- construction -------------------------------------------------------------------------
     @classmethod
@@ -225,6 +227,8 @@ class QA:
         elif manifest:
             check_source(index_dir, _folder(source), manifest)
         docs = load_documents(source)
+        if model is None and manifest and not os.environ.get(ENV_VAR):  # no model asked for: the index's own
+            model = manifest["model"]["name"]
         wanted = _name(model)
         if manifest and manifest["model"]["name"] != wanted:
             raise ModelError(f"index in {index_dir} was built with model {manifest['model']['name']!r} but {wanted!r} is configured: "

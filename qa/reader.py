@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .extraction import Span
-from .text import sentence_spans
+from .text import sentence_spans, terms
 from .types import Document, Passage
 from .windows import batch, best_span, context_tokens, log_softmax, question_ids, windows
 
@@ -39,8 +39,11 @@ class ReaderError(Exception):
 
 
 def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
-    """A ``Span`` for characters [a, b) of passage ``p`` (chunk-relative), with its sentence."""
-    a, b = p.chunk.start + a, p.chunk.start + b
+    """A ``Span`` for document characters [a, b) found in passage ``p`` (outer whitespace trimmed), with its sentence."""
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
     sa, sb = next(((s, e) for s, e in sentence_spans(text, p.chunk.start, p.chunk.end) if s <= a < e), (a, b))
     if b > sb:  # an answer across sentences keeps its own bounds as context
         sa, sb = min(sa, a), b
@@ -50,7 +53,7 @@ def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
 class BundledReader:
     """The bundled e5 reader over the top ``n_passages`` passages."""
 
-    def __init__(self, path: str | Path = BUNDLED, n_passages: int | None = None, max_answer_tokens: int = 40,
+    def __init__(self, path: str | Path = BUNDLED, n_passages: int | None = None, max_answer_tokens: int = 64,
                  threshold: float | None = None) -> None:
         import torch
         from safetensors.torch import load_file
@@ -103,13 +106,39 @@ class BundledReader:
                 best[owner[k]] = (prob, a, b)
         return best
 
-    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document],
+                ranges: list[tuple[int, int]] | None = None) -> Span | None:
+        """The best span of the top passages; ``ranges`` (document offsets, one per passage) narrows what is read."""
         top = passages[: self.n_passages]
+        ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
+        texts = [documents[p.chunk.doc_id].text for p in top]
+        read = self.read(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])
         found = None
-        for p, (prob, a, b) in zip(top, self.read(question, [p.chunk.text for p in top])):
+        for p, text, (lo, hi), (prob, a, b) in zip(top, texts, ranges, read):
             if b > a and (found is None or prob > found.confidence):
-                found = _span(p, documents[p.chunk.doc_id].text, prob, a, b)
+                found = _span(p, text, prob, lo + a, lo + b)
         return found
+
+
+def focus(text: str, start: int, end: int, weights: dict[str, float], chars: int) -> tuple[int, int]:
+    """The stretch of ``text[start:end]`` to read: the sentence holding most of the question's weighted terms,
+    then its neighbours (after first, then before) while the stretch stays within ``chars`` characters."""
+    sentences = sentence_spans(text, start, end)
+    if not sentences or end - start <= chars:
+        return start, end
+    scores = []
+    for a, b in sentences:
+        here = set(terms(text[a:b]))
+        scores.append(sum(w for t, w in weights.items() if t in here))
+    i = j = max(range(len(sentences)), key=scores.__getitem__)
+    while True:
+        grown = False
+        for k in (j + 1, i - 1):
+            lo, hi = min(i, k), max(j, k)
+            if 0 <= k < len(sentences) and sentences[hi][1] - sentences[lo][0] <= chars:
+                i, j, grown = lo, hi, True
+        if not grown:
+            return sentences[i][0], sentences[j][1]
 
 
 class Cascade:
@@ -122,6 +151,7 @@ class Cascade:
         self.features = features
         self.ranker_sure = reader.settings.get("ranker_sure")
         self.unseen = bool(reader.settings.get("unseen", False))
+        self.focus = reader.settings.get("focus_chars")  # read this many characters around each passage's best sentence
         self.threshold = reader.threshold
 
     def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
@@ -129,7 +159,12 @@ class Cascade:
             ranked = self.features.extract(question, passages, documents)
             if ranked is not None and ranked.confidence >= self.ranker_sure:
                 return ranked
-        span = self.reader.extract(question, passages, documents)
+        ranges = None
+        if self.focus:
+            weights = self.features.question_terms(question)
+            ranges = [focus(documents[p.chunk.doc_id].text, p.chunk.start, p.chunk.end, weights, self.focus)
+                      for p in passages[: self.reader.n_passages]]
+        span = self.reader.extract(question, passages, documents, ranges)
         if span is not None and self.unseen:
             factor = self.features.unseen_factor(question)
             span = replace(span, confidence=span.confidence * factor)
@@ -178,5 +213,6 @@ class TransformerReader:
         for p in passages[: self.n_passages]:
             best = self._best(question, p.chunk.text)
             if best is not None and (found is None or best[0] > found.confidence):
-                found = _span(p, documents[p.chunk.doc_id].text, *best)
+                prob, a, b = best
+                found = _span(p, documents[p.chunk.doc_id].text, prob, p.chunk.start + a, p.chunk.start + b)
         return found

@@ -30,7 +30,8 @@ def _z(x: float, mean: float, std: float) -> float:
 class Retriever:
     """Finds the chunks of a ``StoredIndex`` that best match a question."""
 
-    def __init__(self, store: StoredIndex, embedder: Embedder | None, mode: Mode = "hybrid", lexical_weight: float = LEXICAL_WEIGHT) -> None:
+    def __init__(self, store: StoredIndex, embedder: Embedder | None, mode: Mode = "hybrid", lexical_weight: float | None = None) -> None:
+        """``lexical_weight``: BM25's share of the mix; by default the embedding model's own (``ModelSpec``)."""
         if mode not in MODES:
             raise ValueError(f"retriever must be one of {', '.join(MODES)}, not {mode!r}")
         if mode != "lexical" and embedder is None:
@@ -38,6 +39,8 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.mode = mode
+        if lexical_weight is None:
+            lexical_weight = embedder.spec.lexical_weight if embedder is not None else LEXICAL_WEIGHT
         self.lexical_weight = lexical_weight
         self.bm25 = BM25([c.text for c in store.chunks])
         n = len(store.chunks)

@@ -43,7 +43,7 @@ def test_markdown_html_jsonl(tmp_path):
 def test_unreadable_and_empty_files_are_skipped_with_a_warning(tmp_path, caplog):
     (tmp_path / "good.txt").write_text("# 好文章\n\n有内容。", encoding="utf-8")
     (tmp_path / "empty.md").write_text("   \n", encoding="utf-8")
-    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00\x01garbage\x00")
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")  # (a UTF-16 BOM now means UTF-16 text)
     (tmp_path / "broken.jsonl").write_text("{not json\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING):
         docs = load_documents(tmp_path)

@@ -13,7 +13,7 @@ def zh():
 
 def test_default_is_the_bundled_offline_model(monkeypatch):
     monkeypatch.delenv("QA_MODEL", raising=False)
-    assert resolve(None).name == "zh-static"
+    assert resolve(None).name == "e5-small"
     monkeypatch.setenv("QA_MODEL", "minilm")
     assert resolve(None).name == "minilm"
 
@@ -31,6 +31,22 @@ def test_presets_and_prefixes():
     assert PRESETS["bge-small-zh"].query_prefix.startswith("为这个句子")
     e5 = resolve("intfloat/multilingual-e5-base")
     assert (e5.query_prefix, e5.passage_prefix) == ("query: ", "passage: ")
+
+
+def test_e5_small_is_bundled_and_crosslingual():
+    e5 = Embedder(resolve("e5-small"))
+    assert e5.native is not None and e5.max_seq_length == 512 and not e5.fits("深圳" * 2000)
+    q = e5.encode_queries(["How large was Shenzhen's AI industry in 2024?"])[0]
+    docs = e5.encode_passages(["2024年，深圳人工智能产业规模突破3600亿元。", "补缴后中断期间的医保待遇可追溯享受。"])
+    assert q @ docs[0] > q @ docs[1]
+
+
+def test_static_model_is_encoded_without_sentence_transformers(zh):
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["2024年深圳人工智能产业规模是多少？", "", "hello world 深圳"]
+    reference = SentenceTransformer(PRESETS["zh-static"].path, device="cpu").encode(texts, normalize_embeddings=True)
+    assert zh.native is not None and np.allclose(zh.encode_queries(texts), reference, atol=1e-6)
 
 
 def test_minilm_checks_its_sequence_limit():

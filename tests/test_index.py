@@ -18,7 +18,8 @@ def test_round_trip(seed_index, engine):
     assert np.array_equal(again.store.vectors, engine.store.vectors)
     assert again.store.faiss_index.ntotal == len(engine.store.chunks)
     m = store.read_manifest(seed_index)
-    assert m["model"]["name"] == "zh-static" and m["tiktoken_encoding"] == "cl100k_base"
+    assert m["model"]["name"] == "e5-small" and m["tiktoken_encoding"] == "cl100k_base"
+    assert m["source"] == {"kind": "folder", "path": str(SEEDS.resolve())}
     assert m["chunker"] == {"encoding": "cl100k_base", "max_tokens": 192, "overlap": 32}
     assert set(m["files"]) == set(store.FILES)
     assert not list(seed_index.glob("**/*.pkl")) and not list(seed_index.glob("**/*.pickle"))
@@ -37,15 +38,23 @@ def test_changed_article_rebuilds_only_that_article(tmp_path, seeds_copy):
     second = QA.open(seeds_copy, index_dir)
     changed = [c for c in second.store.chunks if c.doc_id.endswith("#3")]
     assert second.store.manifest["reembedded_chunks"] == len(changed) < n_before
-    assert "12大" in second.ask("国际电子电路展览会共设置了几大主题展区？").answer
+    asked = second.ask("国际电子电路展览会共设置了几大主题展区？")
+    assert any("12大" in p.chunk.text for p in asked.passages)  # the changed article is what is searched now
     third = QA.open(seeds_copy, index_dir)  # nothing changed: loaded, not rebuilt
     assert third.store.manifest["built_at"] == second.store.manifest["built_at"]
     assert len(list(index_dir.glob("v-*"))) == 2, "only the current and the previous version are kept"
 
 
 def test_other_model_is_a_clear_error(seed_index):
-    with pytest.raises(ModelError, match="built with model 'zh-static'"):
+    with pytest.raises(ModelError, match="built with model 'e5-small'"):
         QA.load(seed_index, model="minilm")
+
+
+def test_an_index_keeps_its_own_model_when_none_is_asked_for(tmp_path, monkeypatch):
+    monkeypatch.delenv("QA_MODEL", raising=False)
+    QA.build(SEEDS, tmp_path / "idx", model="zh-static")
+    again = QA.open(SEEDS, tmp_path / "idx")  # the default is e5-small, but this index is zh-static's
+    assert again.embedder.name == "zh-static" and again.store.manifest["reembedded_chunks"] > 0
 
 
 def _flip_probe(index_dir):

@@ -30,3 +30,17 @@ def test_package_ships_tokenizer_file_and_model():
     assert (model / "model.safetensors").exists() and (model / "README.md").exists()
     assert sum(f.stat().st_size for f in model.iterdir()) < 30 * 2**20
     assert "CC BY-SA" in (model / "README.md").read_text()
+
+
+def test_package_ships_the_e5_models_under_their_size_budget():
+    reader = ROOT / "qa" / "models" / "e5-reader"
+    embedder = ROOT / "qa" / "models" / "e5-small"
+    size = sum(f.stat().st_size for d in (reader, embedder) for f in d.iterdir())
+    assert size < 100 * 2**20
+    assert not list(reader.glob("*.bin")) and not list(reader.glob("*.pt"))  # safetensors only, no pickle
+    assert "MIT" in (embedder / "README.md").read_text() and "CC BY-SA 4.0" in (reader / "README.md").read_text()
+
+
+def test_setup_metadata_uses_an_spdx_licence():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert isinstance(project["license"], str) and "MIT" in project["license"]

