@@ -88,6 +88,10 @@ def test_rebuilds_never_break_concurrent_readers(tmp_path, seeds_copy):
     assert len(list(index_dir.glob("v-*"))) <= 2
 
 
+# Index atomicity does not depend on the model: the static one keeps these builds to seconds.
+FAST = "zh-static"
+
+
 def _corpus(tmp_path: Path) -> Path:
     """A larger article folder (CMRC paragraphs as JSONL) so that a build takes a few seconds."""
     src = tmp_path / "articles"
@@ -107,12 +111,13 @@ def _digest(folder: Path) -> str:
 @pytest.mark.parametrize("kill_after", [0.5, 2.0, 3.5, "tmp"])
 def test_sigkill_during_build_keeps_previous_index(tmp_path, seeds_copy, kill_after):
     index_dir = tmp_path / "idx"
-    QA.open(seeds_copy, index_dir)
+    QA.open(seeds_copy, index_dir, model=FAST)
     before = store.current_version(index_dir)
     big = _corpus(tmp_path)
     digest = _digest(big)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "qa", "--seeds", str(big), "--index", str(index_dir), "build", "--force"],
+    proc = subprocess.Popen([sys.executable, "-m", "qa", "--seeds", str(big), "--index", str(index_dir), "--model", FAST, "build",
+                             "--force"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     if kill_after == "tmp":  # kill while the new version is being written
@@ -127,7 +132,7 @@ def test_sigkill_during_build_keeps_previous_index(tmp_path, seeds_copy, kill_af
     if current == before:
         assert engine.ask("元戎启行哪一年率先推出“无图”方案？").answer == "2022年"
     # The next build finishes the job: a complete index of the new articles (replacing the seeds' index, as asked).
-    again = QA.build(big, index_dir, force=True)
+    again = QA.build(big, index_dir, model=FAST, force=True)
     assert len(again.store.documents) == 848
     assert not list(index_dir.glob(".tmp-*"))
     assert _digest(big) == digest, "source articles are never modified"
