@@ -7,10 +7,6 @@ for the reader alone, given the gold paragraph: the figure comparable with publi
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
-
 from qa import QA, evaluation, squad
 from qa.reader import BundledReader
 
@@ -19,15 +15,7 @@ from .common import DATA, SETS, table, write
 
 def cmrc_dev_reader_alone(reader: BundledReader, limit: int | None) -> dict:
     paragraphs = squad.load(DATA / "cmrc2018_dev.json")
-    items = [(q, p.context) for p in paragraphs for q in p.questions][:limit]
-    em, f1 = [], []
-    t0 = time.perf_counter()
-    for q, context in items:
-        _, a, b = reader.read(q.text, [context])[0]
-        em.append(evaluation.exact_match(context[a:b], list(q.answers)))
-        f1.append(evaluation.f1_score(context[a:b], list(q.answers)))
-    return {"questions": len(items), "em": 100 * float(np.mean(em)), "f1": 100 * float(np.mean(f1)),
-            "seconds": time.perf_counter() - t0}
+    return evaluation.reader_alone(reader, [(q.text, p.context, q.answers) for p in paragraphs for q in p.questions][:limit])
 
 
 def run(limit: int | None = None) -> dict:

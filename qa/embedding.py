@@ -147,7 +147,8 @@ class E5Model:
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         config = BertConfig.from_file(path / "config.json")
         self.model = BertModel(config)
-        self.model.load_state_dict({k: v.reshape(self.model.state_dict()[k].shape) for k, v in load_q4_state(path / "model.q4.safetensors").items()})
+        shapes = {k: v.shape for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict({k: v.reshape(shapes[k]) for k, v in load_q4_state(path / "model.q4.safetensors").items()})
         self.model.eval()
         self.dim = config.hidden_size
 

@@ -168,15 +168,13 @@ def load_q4_state(path: str | Path) -> dict[str, torch.Tensor]:
     import numpy as np
     from safetensors.numpy import load_file
 
+    from .convert_e5 import q4_values
+
     raw = load_file(str(path))
     out = {}
     for name, value in raw.items():
-        if name.endswith(".scale"):
-            continue
         if name.endswith(".q4"):
-            base = name[:-3]
-            codes = np.concatenate([value & 0x0F, value >> 4], axis=1).astype(np.float32) - 8.0
-            out[base] = torch.from_numpy((codes * raw[base + ".scale"].astype(np.float32)).reshape(-1))
-        else:
+            out[name[:-3]] = torch.from_numpy(q4_values(value, raw[name[:-3] + ".scale"]))
+        elif not name.endswith(".scale"):
             out[name] = torch.from_numpy(value.astype(np.float32))
     return out

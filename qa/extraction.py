@@ -502,9 +502,10 @@ class Extractor:
     def unseen_factor(self, question: str) -> float:
         """Words the articles never use at all (a character, a Latin word) mean the question is about
         something they do not cover: each one multiplies the confidence by a penalty below 1."""
-        return self._unseen_factor(self.question_terms(question))
+        return self.unseen_factor_of(self.question_terms(question))
 
-    def _unseen_factor(self, qterms: dict[str, float]) -> float:
+    def unseen_factor_of(self, qterms: dict[str, float]) -> float:
+        """``unseen_factor`` for already computed question terms."""
         factor = 1.0
         for t in qterms:
             if not self.seen(t) and (len(t) == 1 or t[0] < "\u3400"):
@@ -531,7 +532,7 @@ class Extractor:
                 scored.append((cover + 0.1 / p.rank, cover, p, a, b, here | prev))
                 prev = here
         scored.sort(key=lambda x: -x[0])
-        penalty = self._unseen_factor(qterms)
+        penalty = self.unseen_factor_of(qterms)
         out: list[Candidate] = []
         learned = self.ranker is not None
         top_weight = max(qterms.values())

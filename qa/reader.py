@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parent / "models" / "e5-reader"
 REBUILD = ("python -m qa.convert_e5 && python -m qa.train_reader --data ../shared/train "
-           "&& python -m qa.train_reader --export --data ../shared/train")
+           "&& python -m qa.train_reader --export --data ../shared/train && python -m qa.calibrate_reader --data ../shared/train")
 
 
 class ReaderError(Exception):
@@ -160,14 +160,13 @@ class Cascade:
             if ranked is not None and ranked.confidence >= self.ranker_sure:
                 return ranked
         ranges = None
+        weights = self.features.question_terms(question) if self.focus or self.unseen else {}
         if self.focus:
-            weights = self.features.question_terms(question)
             ranges = [focus(documents[p.chunk.doc_id].text, p.chunk.start, p.chunk.end, weights, self.focus)
                       for p in passages[: self.reader.n_passages]]
         span = self.reader.extract(question, passages, documents, ranges)
         if span is not None and self.unseen:
-            factor = self.features.unseen_factor(question)
-            span = replace(span, confidence=span.confidence * factor)
+            span = replace(span, confidence=span.confidence * self.features.unseen_factor_of(weights))
         return span
 
 

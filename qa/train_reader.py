@@ -239,22 +239,11 @@ def train(data: Path, base: Path, work: Path, epochs: float = 1.0, batch_size: i
 
 def evaluate_reader(reader_path: Path, data: Path, limit: int | None = None) -> dict:
     """Reader alone on the CMRC train validation slice, gold paragraph given: EM / F1 (CMRC metric)."""
-    from .evaluation import exact_match, f1_score
+    from .evaluation import reader_alone
     from .reader import BundledReader
 
-    reader = BundledReader(reader_path)
     _, val = training_questions(data)
-    val = val[:limit] if limit else val
-    em, f1 = [], []
-    t0 = time.perf_counter()
-    for q in val:
-        prob, a, b = reader.read(q.question, [q.context])[0]
-        pred = q.context[a:b]
-        golds = [t for t, _ in q.answers]
-        em.append(exact_match(pred, golds))
-        f1.append(f1_score(pred, golds))
-    return {"questions": len(val), "em": 100 * float(np.mean(em)), "f1": 100 * float(np.mean(f1)),
-            "seconds": time.perf_counter() - t0}
+    return reader_alone(BundledReader(reader_path), [(q.question, q.context, [t for t, _ in q.answers]) for q in val[:limit]])
 
 
 def main(argv: list[str] | None = None) -> int:

