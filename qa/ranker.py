@@ -4,7 +4,8 @@ The extractor describes each candidate span, and each question's best answer, by
 of named features; this module only turns such dicts into scores:
 
 1. a linear model (listwise logistic regression) scores every candidate;
-2. gradient-boosted trees (LightGBM, kept in its own text format inside the JSON) re-score
+2. gradient-boosted trees (fitted by LightGBM, kept in its text format inside the JSON and
+   predicted by ``qa.trees`` in numpy, so answering never imports LightGBM) re-score
    the linear model's best ``rescore_top`` candidates from the frequent features plus the
    linear score; the final score is the trees' plus ``blend`` times the linear score (which
    keeps the trees from overruling a clear linear preference on inputs unlike their
@@ -61,18 +62,18 @@ class SpanRanker:
     answerable_bias: float = 0.0
     blend: float = 0.0
     rescore_top: int = 0
-    _boosters: tuple = field(default=(), init=False, repr=False, compare=False)
+    _forests: tuple = field(default=(), init=False, repr=False, compare=False)
     _column: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.trees:
-            import lightgbm
+            from .trees import Forest
 
-            object.__setattr__(self, "_boosters", tuple(lightgbm.Booster(model_str=t) for t in self.trees))
+            object.__setattr__(self, "_forests", tuple(Forest.from_text(t) for t in self.trees))
             object.__setattr__(self, "_column", {name: j for j, name in enumerate(self.columns)})
-            for booster in self._boosters:
-                if booster.num_feature() != len(self.columns) + 1:
-                    raise ValueError(f"span ranker trees expect {booster.num_feature()} features, not {len(self.columns) + 1}")
+            for forest in self._forests:
+                if forest.num_features != len(self.columns) + 1:
+                    raise ValueError(f"span ranker trees expect {forest.num_features} features, not {len(self.columns) + 1}")
 
     def score(self, features: dict[str, float]) -> float:
         """The linear stage's score of one candidate."""
@@ -84,29 +85,21 @@ class SpanRanker:
         With trees, only the linear stage's best ``rescore_top`` candidates (all when 0) are re-scored by
         them; the others score -inf (the trees cost time in proportion to the candidates they see)."""
         linear = np.fromiter((self.score(f) for f in candidates), float, len(candidates))
-        if not self._boosters or not candidates:
+        if not self._forests or not candidates:
             return linear
-        from scipy.sparse import csr_matrix
-
         top = np.arange(len(candidates))
         if 0 < self.rescore_top < len(candidates):
             top = np.sort(np.argpartition(-linear, self.rescore_top)[: self.rescore_top])
-        rows, cols, vals = [], [], []
+        n = len(self.columns)
+        X = np.zeros((len(top), n + 1))
         for i, feats in enumerate(candidates[j] for j in top):
             for name, value in feats.items():
                 j = self._column.get(name)
-                if j is not None and value:
-                    rows.append(i)
-                    cols.append(j)
-                    vals.append(value)
-        n = len(self.columns)
-        rows += range(len(top))
-        cols += [n] * len(top)
-        vals += linear[top].tolist()
-        X = csr_matrix((vals, (rows, cols)), shape=(len(top), n + 1))
+                if j is not None:
+                    X[i, j] = value
+        X[:, n] = linear[top]
         out = np.full(len(candidates), -np.inf)
-        trees = np.mean([np.asarray(b.predict(X, num_threads=1), dtype=float) for b in self._boosters], axis=0)
-        out[top] = trees + self.blend * linear[top]
+        out[top] = np.mean([f.predict(X) for f in self._forests], axis=0) + self.blend * linear[top]
         return out
 
     def answerable_probability(self, features: dict[str, float]) -> float | None:
