@@ -104,7 +104,7 @@ class QA:
         reader = default_reader() if reader == "default" else reader
         if ranker is None and not (isinstance(reader, BundledReader) and reader.settings.get("ranker_sure") is None):
             ranker = default_ranker()  # (the bundled reader without a cascade only needs the question's terms)
-        features = Extractor(self.retriever.bm25.idf_of, self.retriever.bm25.vocab.__contains__, ranker=ranker)
+        features = Extractor(store.lexical.idf_of, store.lexical.knows, ranker=ranker)
         if isinstance(reader, BundledReader):  # the bundled reader, with the ranker beside it as reader.json says
             self.extractor = Cascade(reader, features)
             default = self.extractor.threshold
@@ -118,6 +118,14 @@ class QA:
         self.threshold = default if threshold is None else threshold
         if not isinstance(self.extractor, Cascade) or self.extractor.ranker_sure is not None:
             warm_up()  # the segmenter, for the feature ranker's candidates
+
+    def warm_up(self) -> QA:
+        """Load what the first answer would otherwise wait for (the reader's weights and torch), e.g. before
+        a server takes visitors; a one-off command-line answer skips it and loads the reader only if needed."""
+        reader = getattr(self.extractor, "reader", self.extractor)
+        if hasattr(reader, "warm_up"):
+            reader.warm_up()
+        return self
 
     # ----- construction -------------------------------------------------------------------------
     @classmethod
@@ -184,7 +192,7 @@ class QA:
             with store_mod.build_lock(Path(index_dir)):
                 stored = store_mod.save(Path(index_dir), manifest, docs, chunks, matrix)
         else:
-            stored = store_mod.StoredIndex(manifest, {d.doc_id: d for d in docs}, chunks, matrix, store_mod.make_faiss_index(matrix))
+            stored = store_mod.StoredIndex.in_memory(manifest, docs, chunks, matrix)
         log.info("indexed %d articles, %d chunks in %.2fs", len(docs), len(chunks), time.perf_counter() - t0)
         return cls(stored, embedder, mode, reader=reader)
 

@@ -10,6 +10,7 @@ Layout of an index folder::
         chunks.jsonl     chunk metadata and text, row i ↔ vector i
         vectors.npy      float32 embeddings (reused for incremental rebuilds)
         vectors.faiss    the FAISS inner-product index
+        lexical.npz      the BM25 weights (``qa.lexical``), so loading does not recompute them
 
 A version is written in full, flushed, and only then named in ``CURRENT``, so
 a crash at any point leaves the previous version usable. Every file is
@@ -33,12 +34,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .lexical import BM25
 from .types import Chunk, Document, Section
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-FILES = ("documents.jsonl", "chunks.jsonl", "vectors.npy", "vectors.faiss")
+FORMAT_VERSION = 2
+FILES = ("documents.jsonl", "chunks.jsonl", "vectors.npy", "vectors.faiss", "lexical.npz")
+# Format 1 (before BM25 was saved) still loads: its BM25 is recomputed, as it always was.
+READABLE = {1: FILES[:4], 2: FILES}
 # numpy parses a .npy header with ast.literal_eval, and on CPython 3.11 two threads parsing at once can raise
 # "SystemError: AST constructor recursion depth mismatch" (see CPython gh-106905): loads are serialised.
 _NPY_LOCK = threading.Lock()
@@ -78,13 +82,21 @@ def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
 
 @dataclass
 class StoredIndex:
-    """A loaded index version: documents, chunks, their vectors and the FAISS index."""
+    """A loaded index version: documents, chunks, their vectors, the FAISS index and the chunks' BM25."""
 
     manifest: dict
     documents: dict[str, Document]
     chunks: list[Chunk]
     vectors: np.ndarray
     faiss_index: faiss.Index
+    lexical: BM25
+
+    @classmethod
+    def in_memory(cls, manifest: dict, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray) -> StoredIndex:
+        """An index that is never written (``QA.build`` without a folder)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return cls(manifest, {d.doc_id: d for d in documents}, list(chunks), vectors, make_faiss_index(vectors),
+                   BM25.fit([c.text for c in chunks]))
 
     def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, len(self.chunks)))
@@ -145,6 +157,8 @@ def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: lis
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
         index = make_faiss_index(vectors)
         faiss.write_index(index, str(tmp / "vectors.faiss"))
+        lexical = BM25.fit([c.text for c in chunks])
+        np.savez(tmp / "lexical.npz", **lexical.to_arrays())
         manifest = dict(manifest, format_version=FORMAT_VERSION, n_chunks=len(chunks), index_type=type(index).__name__,
                         files={name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size} for name in FILES})
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -163,7 +177,7 @@ def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: lis
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _remove_old(index_dir, keep=(version, previous))
-    return StoredIndex(manifest, {d.doc_id: d for d in documents}, list(chunks), vectors, index)
+    return StoredIndex(manifest, {d.doc_id: d for d in documents}, list(chunks), vectors, index, lexical)
 
 
 def _remove_old(index_dir: Path, keep: tuple[str, ...]) -> None:
@@ -217,9 +231,10 @@ def load(index_dir: Path, attempts: int = 3) -> StoredIndex:
 
 def _load(version: Path) -> StoredIndex:
     manifest = _manifest(version)
-    if manifest.get("format_version") != FORMAT_VERSION:
+    files = READABLE.get(manifest.get("format_version"))
+    if files is None:
         raise IndexCorrupt(f"index in {version} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}; rebuild it")
-    for name in FILES:
+    for name in files:
         path = version / name
         expected = manifest.get("files", {}).get(name, {})
         if not path.exists():
@@ -236,8 +251,14 @@ def _load(version: Path) -> StoredIndex:
         with _NPY_LOCK:
             vectors = np.load(version / "vectors.npy", allow_pickle=False)
         index = faiss.read_index(str(version / "vectors.faiss"))
+        if "lexical.npz" in files:
+            with _NPY_LOCK, np.load(version / "lexical.npz", allow_pickle=False) as arrays:
+                lexical = BM25.from_arrays({k: arrays[k] for k in arrays.files})
+        else:
+            lexical = BM25.fit([c.text for c in chunks])
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise IndexCorrupt(f"index in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
-    if len(chunks) != len(vectors) or index.ntotal != len(chunks):
-        raise IndexCorrupt(f"index in {version} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, {index.ntotal} indexed)")
-    return StoredIndex(manifest, documents, chunks, vectors, index)
+    if len(chunks) != len(vectors) or index.ntotal != len(chunks) or lexical.n_docs != len(chunks):
+        raise IndexCorrupt(f"index in {version} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, "
+                           f"{index.ntotal} indexed, {lexical.n_docs} in BM25)")
+    return StoredIndex(manifest, documents, chunks, vectors, index, lexical)

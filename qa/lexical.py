@@ -1,50 +1,89 @@
-"""Stage 4a: BM25 over Chinese-aware terms (characters, character bigrams, words), plain numpy/scipy."""
+"""Stage 4a: BM25 over Chinese-aware terms (characters, character bigrams, words), in plain numpy.
+
+The weights are precomputed per (term, text) pair and stored column by column (a CSC
+layout: ``indptr``/``texts``/``weights``), so a query costs one gather and one ``bincount``.
+The arrays are saved inside each index version (``to_arrays``/``from_arrays``) rather than
+recomputed at every load.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from .text import terms
 
+ARRAYS = ("terms", "indptr", "texts", "weights", "idf", "shape")
+
 
 class BM25:
-    """Okapi BM25 with a precomputed sparse weight matrix: a query costs one column sum."""
+    """Okapi BM25 with a precomputed weight for each (term, text) pair."""
 
-    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, vocab: dict[str, int], indptr: np.ndarray, texts: np.ndarray, weights: np.ndarray,
+                 idf: np.ndarray, n_docs: int) -> None:
+        self.vocab, self.indptr, self.texts, self.weights, self.idf, self.n_docs = vocab, indptr, texts, weights, idf, n_docs
+
+    @classmethod
+    def fit(cls, texts: list[str], k1: float = 1.2, b: float = 0.75) -> BM25:
         vocab: dict[str, int] = {}
-        rows, cols, vals = [], [], []
+        rows: list[int] = []
+        cols: list[int] = []
+        counts: list[int] = []
         lengths = np.zeros(len(texts), dtype=np.float32)
         for i, text in enumerate(texts):
-            counts: dict[int, int] = {}
+            tf: dict[int, int] = {}
             toks = terms(text)
             lengths[i] = len(toks)
             for t in toks:
                 j = vocab.setdefault(t, len(vocab))
-                counts[j] = counts.get(j, 0) + 1
-            rows += [i] * len(counts)
-            cols += counts.keys()
-            vals += counts.values()
-        tf = sparse.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=(len(texts), len(vocab)))
-        df = np.bincount(cols, minlength=len(vocab)).astype(np.float32)
+                tf[j] = tf.get(j, 0) + 1
+            rows += [i] * len(tf)
+            cols += tf.keys()
+            counts += tf.values()
+        row, col = np.asarray(rows, np.int32), np.asarray(cols, np.int64)
+        tf_ = np.asarray(counts, np.float32)
+        df = np.bincount(col, minlength=len(vocab)).astype(np.float32)
         n = max(len(texts), 1)
-        self.idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
         avgdl = float(lengths.mean()) if len(texts) else 1.0
         norm = k1 * (1 - b + b * lengths / max(avgdl, 1e-9))
-        tf = tf.tocoo()
-        weights = tf.data * (k1 + 1) / (tf.data + norm[tf.row]) * self.idf[tf.col]
-        self.matrix = sparse.csc_matrix((weights, (tf.row, tf.col)), shape=tf.shape)
-        self.vocab = vocab
-        self.n_docs = len(texts)
+        weights = (tf_ * (k1 + 1) / (tf_ + norm[row]) * idf[col]).astype(np.float32)
+        order = np.lexsort((row, col))  # by term, then text
+        indptr = np.zeros(len(vocab) + 1, np.int64)
+        np.cumsum(df.astype(np.int64), out=indptr[1:])
+        return cls(vocab, indptr, row[order], weights[order], idf, len(texts))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every text for ``query`` (each distinct query term counted once)."""
         ids = sorted({self.vocab[t] for t in terms(query) if t in self.vocab})
         if not ids or not self.n_docs:
             return np.zeros(self.n_docs, dtype=np.float32)
-        return np.asarray(self.matrix[:, ids].sum(axis=1), dtype=np.float32).ravel()
+        spans = [np.arange(self.indptr[j], self.indptr[j + 1]) for j in ids]
+        at = np.concatenate(spans)
+        return np.bincount(self.texts[at], weights=self.weights[at], minlength=self.n_docs).astype(np.float32)
 
     def idf_of(self, term: str) -> float:
         """IDF of a term; an unseen term gets the largest possible IDF."""
         j = self.vocab.get(term)
         return float(self.idf[j]) if j is not None else float(np.log(1 + (self.n_docs + 0.5) / 0.5))
+
+    def knows(self, term: str) -> bool:
+        return term in self.vocab
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (no objects, so no pickle) for ``np.savez``."""
+        names = sorted(self.vocab, key=self.vocab.__getitem__)
+        return {"terms": np.asarray(names, dtype=str), "indptr": self.indptr, "texts": self.texts,
+                "weights": self.weights, "idf": self.idf, "shape": np.asarray([self.n_docs, len(names)], np.int64)}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> BM25:
+        missing = [name for name in ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"BM25 arrays lack {', '.join(missing)}")
+        n_docs, n_terms = (int(v) for v in arrays["shape"])
+        names = arrays["terms"].tolist()
+        indptr = arrays["indptr"]
+        if len(names) != n_terms or len(indptr) != n_terms + 1 or len(arrays["idf"]) != n_terms \
+                or len(arrays["texts"]) != len(arrays["weights"]) or (n_terms and int(indptr[-1]) != len(arrays["texts"])):
+            raise ValueError("BM25 arrays have inconsistent sizes")
+        return cls({t: i for i, t in enumerate(names)}, indptr, arrays["texts"], arrays["weights"], arrays["idf"], n_docs)

@@ -14,7 +14,6 @@ import numpy as np
 
 from .embedding import Embedder
 from .index import StoredIndex
-from .lexical import BM25
 from .types import Passage
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -42,7 +41,7 @@ class Retriever:
         if lexical_weight is None:
             lexical_weight = embedder.spec.lexical_weight if embedder is not None else LEXICAL_WEIGHT
         self.lexical_weight = lexical_weight
-        self.bm25 = BM25([c.text for c in store.chunks])
+        self.bm25 = store.lexical
         n = len(store.chunks)
         rng = np.random.default_rng(0)
         self._sample = store.vectors[np.sort(rng.choice(n, min(n, SAMPLE), replace=False))] if n else store.vectors

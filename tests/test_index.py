@@ -27,6 +27,34 @@ def test_round_trip(seed_index, engine):
     assert a.to_dict() == b.to_dict()
 
 
+def test_bm25_is_saved_with_the_index_and_equals_a_fresh_one(seed_index, engine):
+    from qa.lexical import BM25
+
+    loaded = QA.load(seed_index).store.lexical
+    fresh = BM25.fit([c.text for c in engine.store.chunks])
+    assert loaded.vocab == fresh.vocab and loaded.n_docs == len(engine.store.chunks)
+    for q in ("2024年深圳人工智能产业规模是多少？", "星尘智能", "unknown-term-xyz"):
+        assert np.array_equal(loaded.scores(q), fresh.scores(q))
+    assert loaded.scores("星尘智能").max() > 0
+
+
+def test_an_index_of_format_1_without_saved_bm25_still_loads(tmp_path, seed_index, engine):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(seed_index, old)
+    version = store.current_version(old)
+    (version / "lexical.npz").unlink()
+    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format_version"] = 1
+    del manifest["files"]["lexical.npz"]
+    (version / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    again = QA.load(old)
+    q = "2024年深圳人工智能产业规模是多少？"
+    assert np.array_equal(again.store.lexical.scores(q), engine.store.lexical.scores(q))
+    assert again.ask(q).to_dict() == engine.ask(q).to_dict()
+
+
 def test_changed_article_rebuilds_only_that_article(tmp_path, seeds_copy):
     index_dir = tmp_path / "idx"
     first = QA.open(seeds_copy, index_dir)
