@@ -12,6 +12,7 @@ import html
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,7 +249,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config.limit_threads(int(os.environ.get("QA_CONCURRENCY", "4")))
-    get_engine()  # build or load the index before the first visitor
+    engine = get_engine()  # build or load the index before the first visitor
+    # The reader's weights (and torch) load beside the starting server: questions the feature ranker is sure
+    # of are answered meanwhile; one that needs the reader waits for the load.
+    threading.Thread(target=engine.warm_up, name="reader-warm-up", daemon=True).start()
     build_demo().launch(server_name=args.host, server_port=args.port, css=CSS, show_error=False, footer_links=["api"])
 
 

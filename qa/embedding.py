@@ -132,25 +132,44 @@ class StaticModel:
 
 
 class E5Model:
-    """A BERT encoder folder with ``model.q4.safetensors`` (``python -m qa.convert_e5 --embedder``), run in plain
-    torch: mean-pooled, L2-normalised token states, as multilingual-e5 embeds."""
+    """A BERT encoder folder with ``model.q4.safetensors`` (``python -m qa.convert_e5 --embedder``): mean-pooled,
+    L2-normalised token states, as multilingual-e5 embeds. A few texts (questions) run in numpy, expanding
+    only the word-embedding rows they use; batches (passages) in torch, loaded on first use."""
 
     MAX_TOKENS = 512
+    FEW = 8  # up to this many texts go through numpy
 
     def __init__(self, path: Path) -> None:
-        import torch
+        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        from .encoder import BertConfig, BertModel, load_q4_state
+        from .bert import BertConfig, NumpyBert
+        from .convert_e5 import q4_values
 
-        self.torch = torch
+        self.path = path
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        config = BertConfig.from_file(path / "config.json")
-        self.model = BertModel(config)
-        shapes = {k: v.shape for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict({k: v.reshape(shapes[k]) for k, v in load_q4_state(path / "model.q4.safetensors").items()})
-        self.model.eval()
-        self.dim = config.hidden_size
+        self.config = BertConfig.from_file(path / "config.json")
+        self.dim = self.config.hidden_size
+        raw = load_file(str(path / "model.q4.safetensors"))
+        word = "embeddings.word_embeddings.weight"
+        blocks = self.config.hidden_size // 32
+        codes = raw[word + ".q4"].reshape(self.config.vocab_size, blocks, -1)
+        scales = raw[word + ".scale"].reshape(self.config.vocab_size, blocks, -1)
+
+        def word_rows(ids: np.ndarray) -> np.ndarray:
+            n = len(ids)
+            return q4_values(codes[ids].reshape(n * blocks, -1), scales[ids].reshape(n * blocks, -1)).reshape(n, -1)
+
+        params = {}
+        for name, value in raw.items():
+            if name.startswith(word) or name.endswith(".scale"):
+                continue
+            if name.endswith(".q4"):
+                params[name[:-3]] = q4_values(value, raw[name[:-3] + ".scale"])
+            else:
+                params[name] = value.astype(np.float32)
+        self.numpy_model = NumpyBert(self.config, params, word_rows)
+        self.torch_model = None
 
     @staticmethod
     def handles(path: Path) -> bool:
@@ -159,23 +178,40 @@ class E5Model:
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text).ids)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        from .encoder import mean_pool
+    def _ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        encs = self.tokenizer.encode_batch(texts)
+        n = min(self.MAX_TOKENS, max(len(e.ids) for e in encs))
+        ids = np.ones((len(texts), n), dtype=np.int64)
+        for r, e in enumerate(encs):
+            cut = e.ids[: n - 1] + [2] if len(e.ids) > n else e.ids
+            ids[r, : len(cut)] = cut
+        return ids, (ids != 1).astype(np.int64)
 
-        torch = self.torch
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if len(texts) <= self.FEW:
+            from .bert import mean_pool
+
+            ids, att = self._ids(texts)
+            return mean_pool(self.numpy_model(ids, att), att).astype(np.float32)
+        return self._encode_torch(texts, batch_size)
+
+    def _encode_torch(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        from .encoder import BertModel, load_q4_state, mean_pool
+
+        if self.torch_model is None:
+            model = BertModel(self.config)
+            shapes = {k: v.shape for k, v in model.state_dict().items()}
+            model.load_state_dict({k: v.reshape(shapes[k]) for k, v in load_q4_state(self.path / "model.q4.safetensors").items()})
+            self.torch_model = model.eval()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: less padding
         out = np.zeros((len(texts), self.dim), np.float32)
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
-            encs = self.tokenizer.encode_batch([texts[j] for j in idx])
-            n = min(self.MAX_TOKENS, max(len(e.ids) for e in encs))
-            ids = torch.ones((len(idx), n), dtype=torch.long)
-            for r, e in enumerate(encs):
-                cut = e.ids[: n - 1] + [2] if len(e.ids) > n else e.ids
-                ids[r, : len(cut)] = torch.tensor(cut)
-            att = (ids != 1).long()
+            ids, att = (torch.from_numpy(a) for a in self._ids([texts[j] for j in idx]))
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                out[idx] = mean_pool(self.model(ids, att).float(), att).numpy()
+                out[idx] = mean_pool(self.torch_model(ids, att).float(), att).numpy()
         return out
 
 

@@ -1,7 +1,8 @@
 """A BERT encoder in plain torch, with Hugging Face ``BertModel`` parameter names.
 
-The bundled reader runs through this module instead of ``transformers`` (whose BERT import
-alone takes about 6 s here). The parameter names are those of ``BertForQuestionAnswering``
+The bundled reader and passage embedding run through this module instead of ``transformers``
+(whose BERT import alone takes about 6 s here); ``qa.bert`` runs the same model in numpy for
+single questions. The parameter names are those of ``BertForQuestionAnswering``
 (``bert.embeddings.word_embeddings.weight`` … ``qa_outputs.bias``), so the same
 safetensors file loads in ``transformers`` too. Post-layer-norm, exact GELU, absolute
 positions from 0: the architecture of multilingual-e5-small.
@@ -9,36 +10,15 @@ positions from 0: the architecture of multilingual-e5-small.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .bert import BertConfig
 
-@dataclass(frozen=True)
-class BertConfig:
-    vocab_size: int
-    hidden_size: int = 384
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 1536
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    layer_norm_eps: float = 1e-12
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> BertConfig:
-        """Read a Hugging Face ``config.json`` (other keys are ignored)."""
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-
-    def to_hf(self, **extra) -> dict:
-        """A ``config.json`` that ``transformers`` reads as a BERT config."""
-        return {"model_type": "bert", "hidden_act": "gelu", "position_embedding_type": "absolute",
-                "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "pad_token_id": 1, **asdict(self), **extra}
+__all__ = ["BertConfig", "BertModel", "BertForQuestionAnswering", "mean_pool", "load_q4_state"]
 
 
 class _Embeddings(nn.Module):

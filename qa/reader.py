@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,40 +52,67 @@ def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
 
 
 class BundledReader:
-    """The bundled e5 reader over the top ``n_passages`` passages."""
+    """The bundled e5 reader over the top ``n_passages`` passages.
+
+    Constructing it checks the files (present, complete, shaped as ``config.json`` says) without loading
+    them; the weights, and torch, load on the first question that needs the reader (or ``warm_up()``)."""
 
     def __init__(self, path: str | Path = BUNDLED, n_passages: int | None = None, max_answer_tokens: int = 64,
                  threshold: float | None = None) -> None:
-        import torch
-        from safetensors.torch import load_file
-        from tokenizers import Tokenizer
-
-        from .encoder import BertConfig, BertForQuestionAnswering
+        from .bert import BertConfig, safetensors_shapes
 
         path = Path(path)
         for name in ("config.json", "tokenizer.json", "model.safetensors"):
             if not (path / name).is_file():
                 raise ReaderError(f"the reader file {path / name} is missing: rebuild it with `{REBUILD}`")
         try:
-            self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-            config = BertConfig.from_file(path / "config.json")
-            model = BertForQuestionAnswering(config)
-            state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
-            model.load_state_dict(state, strict=True)
+            self.config = BertConfig.from_file(path / "config.json")
+            shapes = safetensors_shapes(path / "model.safetensors")
+            expected = self.config.shapes("bert.", qa_head=True)
+            if shapes != expected:
+                wrong = sorted(set(shapes) ^ set(expected)) or [k for k in expected if shapes[k] != expected[k]]
+                raise ValueError(f"its tensors do not match config.json ({len(wrong)} differ, e.g. {wrong[0]})")
+            settings = json.loads((path / "reader.json").read_text(encoding="utf-8")) if (path / "reader.json").is_file() else {}
         except Exception as exc:  # any damage: a truncated file, wrong shapes, bad JSON
-            raise ReaderError(f"the reader in {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}): "
-                              f"rebuild it with `{REBUILD}`") from exc
-        self.model = model.eval()
-        self.torch = torch
-        settings = json.loads((path / "reader.json").read_text(encoding="utf-8")) if (path / "reader.json").is_file() else {}
+            raise self._error(path, exc) from exc
+        self.path = path
+        self.model = self.tokenizer = self.torch = None
+        self._loading = threading.Lock()
         self.settings = settings
         self.n_passages = n_passages or int(settings.get("n_passages", 3))
         self.threshold = float(settings.get("abstain_below", 0.3)) if threshold is None else threshold
         self.max_answer_tokens = max_answer_tokens
         self.name = str(path)
 
+    @staticmethod
+    def _error(path: Path, exc: Exception) -> ReaderError:
+        return ReaderError(f"the reader in {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}): "
+                           f"rebuild it with `{REBUILD}`")
+
+    def warm_up(self) -> None:
+        """Load torch, the tokenizer and the weights now (the app does, so that no question waits for them)."""
+        with self._loading:  # a question may arrive while the app's warm-up thread is still loading
+            if self.model is None:
+                self._load()
+
+    def _load(self) -> None:
+        import torch
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        from .encoder import BertForQuestionAnswering
+
+        try:
+            tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            model = BertForQuestionAnswering(self.config)
+            model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / "model.safetensors")).items()}, strict=True)
+        except Exception as exc:
+            raise self._error(self.path, exc) from exc
+        self.tokenizer, self.torch, self.model = tokenizer, torch, model.eval()
+
     def read(self, question: str, contexts: list[str]) -> list[tuple[float, int, int]]:
         """For each context, (probability, start, end) of its best span in characters (probability 0: none)."""
+        self.warm_up()
         q = question_ids(self.tokenizer, question)
         ws, owner = [], []
         for i, c in enumerate(contexts):

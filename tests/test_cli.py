@@ -38,3 +38,15 @@ def test_build_and_missing_seeds(tmp_path):
     assert "indexed 4 articles" in out.stdout
     out = run("--seeds", str(tmp_path / "missing"), "ask", "深圳", index=tmp_path / "idx2")
     assert out.returncode == 1 and "does not exist" in out.stderr
+
+
+def test_a_cold_answer_imports_torch_only_when_the_reader_runs(seed_index):
+    """The feature ranker's sure answers need neither torch nor LightGBM nor SciPy (cold start: bench/cold.py)."""
+    script = (
+        "import sys; from qa import QA; e = QA.load(sys.argv[1]); a = e.ask('星尘智能交付了多少台？'); "
+        "print(a.answerable, *(m in sys.modules for m in ('torch', 'lightgbm', 'scipy', 'sentence_transformers'))); "
+        "e.ask('How many units has Stardust Intelligence delivered?'); print('torch' in sys.modules)")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", script, str(seed_index)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout.split()
+    assert out == ["True", "False", "False", "False", "False", "True"]

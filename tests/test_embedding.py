@@ -57,3 +57,22 @@ def test_minilm_checks_its_sequence_limit():
 def test_unavailable_model_is_a_clear_error():
     with pytest.raises(ModelError, match="cannot load embedding model"):
         Embedder(resolve("no-such-org/no-such-model"))
+
+
+def test_e5_questions_in_numpy_equal_the_torch_encoder():
+    """A few texts (questions, the probe) run through qa.bert in numpy; batches through torch: the same function."""
+    import torch
+
+    from qa.encoder import mean_pool
+
+    e5 = Embedder(resolve("e5-small")).native
+    texts = ["query: 星尘智能交付了多少台？", "query: How many units has Stardust delivered?",
+             "passage: 今年6月，星尘智能攻克了绳驱量产难关，实现多个月批量稳定交付。"]
+    fast = e5.encode(texts)  # ≤ FEW texts: numpy
+    e5._encode_torch(texts[:1], 1)  # loads the torch model
+    ids, att = (torch.from_numpy(a) for a in e5._ids(texts))
+    with torch.inference_mode():
+        exact = mean_pool(e5.torch_model(ids, att), att).numpy()
+    np.testing.assert_allclose(fast, exact, atol=1e-5)
+    batch = e5.encode(texts * 3)  # > FEW: torch in bfloat16
+    assert float(np.min(np.sum(batch[:3] * fast, axis=1))) > 0.999
