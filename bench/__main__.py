@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m bench [--quick] [--only fusion,quality,models,peer,speed,faiss,load]``.
+"""Run the benchmarks: ``python -m bench [--quick] [--only fusion,embedders,reader,quality,models,peer,speed,cold,faiss,load]``.
 
 Writes bench/results/<name>.json and .md, and bench/results/RESULTS.md with every table.
 """
@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .common import RESULTS  # noqa: E402
 
-ALL = ("fusion", "embedders", "reader", "quality", "models", "peer", "speed", "faiss", "load")
+ALL = ("fusion", "embedders", "reader", "quality", "models", "peer", "speed", "cold", "faiss", "load")
 
 
 def main() -> None:

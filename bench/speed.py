@@ -20,43 +20,6 @@ def _pcts(xs: list[float]) -> dict:
     return {"p50_ms": 1000 * float(np.percentile(xs, 50)), "p95_ms": 1000 * float(np.percentile(xs, 95))}
 
 
-def cold_start(index: str) -> list[dict]:
-    """Fresh processes over a built index: `python -m qa ask`, and the app from start to its first answer
-    (with its peak memory after that answer)."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "qa", "--index", index, "ask", "2024年深圳人工智能产业规模是多少？"], cwd=ROOT,
-                   check=True, capture_output=True, env=env)
-    ask = time.perf_counter() - t
-    import socket
-    import urllib.request
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    t = time.perf_counter()
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=dict(env, QA_INDEX=index),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        from gradio_client import Client
-
-        Client(f"http://127.0.0.1:{port}/", verbose=False).predict("2024年深圳人工智能产业规模是多少？", 5, api_name="/ask")
-        first = time.perf_counter() - t
-        rss = int(next(line.split()[1] for line in open(f"/proc/{app.pid}/status") if line.startswith("VmHWM"))) / 1024
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
-    return [{"measure": "cold `python -m qa ask` over a built seed index (fresh process)", "value": ask, "unit": "s"},
-            {"measure": "app start to first answer (`python app.py`, then /ask)", "value": first, "unit": "s"},
-            {"measure": "app peak RSS after its first answer", "value": rss, "unit": "MiB"}]
-
-
 def run(limit: int | None = None) -> dict:
     rows = []
     questions = [json.loads(line)["question"] for line in (DATA / "seed_qa_dev.jsonl").read_text().splitlines()]
@@ -66,7 +29,6 @@ def run(limit: int | None = None) -> dict:
         subprocess.run([sys.executable, "-m", "qa", "--index", f"{tmp}/cold", "build"], cwd=ROOT, check=True,
                        capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
         cold = time.perf_counter() - t
-        rows += cold_start(f"{tmp}/cold")
         QA.build(SEEDS_DIR, f"{tmp}/warmup")  # imports, model and segmenter loaded
         t = time.perf_counter()
         engine = QA.build(SEEDS_DIR, f"{tmp}/warm")
@@ -126,6 +88,6 @@ def run(limit: int | None = None) -> dict:
     big = QA.build(docs)
     took = time.perf_counter() - t
     rows.append({"measure": f"build throughput, {len(docs)} CMRC+DRCD paragraphs → {len(big.store.chunks)} chunks", "value": len(big.store.chunks) / took, "unit": "chunks/s"})
-    md = "### Speed (2 CPU cores, no GPU; default model zh-static)\n\n" + table(rows, ["measure", "value", "unit"])
+    md = "### Speed (2 CPU cores, no GPU; default model e5-small, reader on)\n\n" + table(rows, ["measure", "value", "unit"])
     write("speed", {"rows": rows}, md)
     return {"rows": rows}
