@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config.limit_threads(int(os.environ.get("QA_CONCURRENCY", "4")))
     engine = get_engine()  # build or load the index before the first visitor
-    # The reader's weights (and torch) load beside the starting server: questions the feature ranker is sure
-    # of are answered meanwhile; one that needs the reader waits for the load.
+    # The segmenter's dictionary, then the reader's weights (and torch), load beside the starting server; a
+    # question that arrives meanwhile waits only for what it needs.
     threading.Thread(target=engine.warm_up, name="reader-warm-up", daemon=True).start()
     build_demo().launch(server_name=args.host, server_port=args.port, css=CSS, show_error=False, footer_links=["api"])
 

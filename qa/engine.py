@@ -116,12 +116,12 @@ class QA:
             # The ranker's answerability model comes with the threshold chosen for it on validation articles.
             default = float(ranker.meta.get("abstain_below", ABSTAIN_BELOW)) if ranker and ranker.answerable else ABSTAIN_BELOW
         self.threshold = default if threshold is None else threshold
-        if not isinstance(self.extractor, Cascade) or self.extractor.ranker_sure is not None:
-            warm_up()  # the segmenter, for the feature ranker's candidates
 
     def warm_up(self) -> QA:
-        """Load what the first answer would otherwise wait for (the reader's weights and torch), e.g. before
-        a server takes visitors; a one-off command-line answer skips it and loads the reader only if needed."""
+        """Load what the first answer would otherwise wait for (the segmenter's dictionary, the reader's weights
+        and torch), e.g. while a server starts; a one-off command-line answer skips it and loads the reader only
+        if its question needs it."""
+        warm_up()
         reader = getattr(self.extractor, "reader", self.extractor)
         if hasattr(reader, "warm_up"):
             reader.warm_up()

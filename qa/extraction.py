@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import threading
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,9 +128,11 @@ def question_type(question: str) -> tuple[str | None, re.Match | None]:
     return None, None
 
 
+_SEGMENTER_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def _segmenter():
-    """jieba's segmenter and its dictionary's part-of-speech table."""
+def _load_segmenter():
     import logging
 
     import jieba
@@ -137,6 +140,12 @@ def _segmenter():
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
     return jieba.dt, _tag_table(Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME)
+
+
+def _segmenter():
+    """jieba's segmenter and its dictionary's part-of-speech table (loaded once, whichever thread asks first)."""
+    with _SEGMENTER_LOCK:
+        return _load_segmenter()
 
 
 def _tag_table(dictionary: Path) -> dict[str, str]:

@@ -112,6 +112,10 @@ class BundledReader:
 
     def read(self, question: str, contexts: list[str]) -> list[tuple[float, int, int]]:
         """For each context, (probability, start, end) of its best span in characters (probability 0: none)."""
+        return [r[:3] for r in self.read_with_null(question, contexts)]
+
+    def read_with_null(self, question: str, contexts: list[str]) -> list[tuple[float, int, int, float]]:
+        """``read``, with the no-answer probability of the window that holds each best span."""
         self.warm_up()
         q = question_ids(self.tokenizer, question)
         ws, owner = [], []
@@ -126,12 +130,12 @@ class BundledReader:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             start, end = self.model(torch.from_numpy(ids), torch.from_numpy(att))
         start, end = log_softmax(start.numpy(), att), log_softmax(end.numpy(), att)
-        best = [(0.0, 0, 0)] * len(contexts)
+        best = [(0.0, 0, 0, 1.0)] * len(contexts)
         for k, w in enumerate(ws):
-            score, a, b, _ = best_span(start[k], end[k], w, self.max_answer_tokens)
+            score, a, b, null = best_span(start[k], end[k], w, self.max_answer_tokens)
             prob = float(np.exp(score))
             if prob > best[owner[k]][0]:
-                best[owner[k]] = (prob, a, b)
+                best[owner[k]] = (prob, a, b, float(np.exp(null)))
         return best
 
     def extract(self, question: str, passages: list[Passage], documents: dict[str, Document],
@@ -169,10 +173,56 @@ def focus(text: str, start: int, end: int, weights: dict[str, float], chars: int
             return sentences[i][0], sentences[j][1]
 
 
+# The answerability model's inputs (reader.json's "answerability" names them; other names are an error). No
+# collection-relative scores (the fused z-score, BM25): an answer must not lose confidence because the user's own
+# collection is small; the dense cosine of the top passage is absolute.
+ANSWERABILITY_FEATURES = ("reader_logp", "reader_null_logp", "reader_margin", "reader_rank", "read", "ranker_conf",
+                          "agree", "from_ranker", "log_unseen", "coverage", "missing", "top_dense", "english", "log_len")
+
+
+def coverage(weights: dict[str, float], text: str) -> tuple[float, float]:
+    """How much of the question ``text`` (the answer's passage) speaks of: the IDF-weighted share of the
+    question's terms it contains, and the weight of the heaviest term it lacks relative to the heaviest term
+    (1.0 when the question's most specific word is absent: 「美国的…」 over a passage about 深圳)."""
+    top = max(weights.values(), default=0.0)
+    if top <= 0:
+        return 0.0, 0.0
+    present = set(terms(text))
+    share = sum(w for t, w in weights.items() if t in present) / sum(weights.values())
+    return share, max((w for t, w in weights.items() if t not in present), default=0.0) / top
+
+
+def answerability_features(reads: list[tuple[float, float, str, tuple]], ranker: tuple[float, str, tuple] | None,
+                           top: Passage | None, unseen: float, question: str, from_ranker: bool) -> dict[str, float]:
+    """What the answerability model sees about one answer: ``reads`` per passage read (span probability,
+    no-answer probability, span text, the passage's ``coverage``; empty when the reader was skipped), the
+    feature ranker's (confidence, text, coverage), the top passage, the unseen-word factor; ``from_ranker``
+    when the ranker's answer was taken."""
+    from .text import overlap
+
+    order = sorted(range(len(reads)), key=lambda i: -reads[i][0])
+    best = reads[order[0]] if reads else (0.0, 1.0, "", (0.0, 0.0))
+    second = reads[order[1]][0] if len(reads) > 1 else 0.0
+    conf, rtext, rcover = ranker if ranker else (0.0, "", (0.0, 0.0))
+    answer = rtext if from_ranker else best[2]
+    return {
+        "reader_logp": float(np.log(best[0] + 1e-6)), "reader_null_logp": float(np.log(best[1] + 1e-6)),
+        "reader_margin": float(np.log(best[0] + 1e-6) - np.log(second + 1e-6)) if len(reads) > 1 else 0.0,
+        "reader_rank": float(order[0] + 1) if reads else 0.0, "read": float(bool(reads)),
+        "ranker_conf": float(conf), "agree": overlap(best[2], rtext) if reads and rtext else 0.0,
+        "from_ranker": float(from_ranker), "log_unseen": float(np.log(unseen + 1e-6)),
+        "coverage": float((rcover if from_ranker else best[3])[0]), "missing": float((rcover if from_ranker else best[3])[1]),
+        "top_dense": float(top.dense_score or 0.0) if top else 0.0,
+        "english": float(sum(c.isascii() and c.isalpha() for c in question) > len(question) / 2),
+        "log_len": float(np.log1p(len(answer))),
+    }
+
+
 class Cascade:
     """The bundled reader with the feature ranker beside it, as its ``reader.json`` says: the ranker's answer
-    when it is sure (``ranker_sure``; the reader is skipped), and the ranker's factor for question words
-    the articles never use on the reader's confidence (``unseen``)."""
+    when it is sure (``ranker_sure``; the reader is skipped), and either a learned answerability model over
+    both (``answerability``: the confidence is its probability that the answer is right) or the reader's span
+    probability, times the ranker's factor for question words the articles never use (``unseen``)."""
 
     def __init__(self, reader: BundledReader, features) -> None:
         self.reader = reader
@@ -181,19 +231,55 @@ class Cascade:
         self.unseen = bool(reader.settings.get("unseen", False))
         self.focus = reader.settings.get("focus_chars")  # read this many characters around each passage's best sentence
         self.threshold = reader.threshold
+        model = reader.settings.get("answerability")
+        self.answerability = None
+        if model:
+            if tuple(model.get("features", ())) != ANSWERABILITY_FEATURES:
+                raise ReaderError(f"{reader.path / 'reader.json'} names answerability features this code does not "
+                                  f"compute: rebuild it with `python -m qa.calibrate_reader --data ../shared/train`")
+            self.answerability = (np.asarray(model["mean"]), np.asarray(model["scale"]), np.asarray(model["weights"]),
+                                  float(model["bias"]))
+
+    def probability(self, features: dict[str, float]) -> float:
+        """The answerability model's probability that the answer with these features is right."""
+        mean, scale, w, b = self.answerability
+        x = (np.array([features[k] for k in ANSWERABILITY_FEATURES]) - mean) / scale
+        return float(1.0 / (1.0 + np.exp(-(x @ w + b))))
 
     def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
-        if self.ranker_sure is not None:
+        ranked = None
+        if self.ranker_sure is not None or self.answerability is not None:
             ranked = self.features.extract(question, passages, documents)
-            if ranked is not None and ranked.confidence >= self.ranker_sure:
-                return ranked
-        ranges = None
-        weights = self.features.question_terms(question) if self.focus or self.unseen else {}
-        if self.focus:
+        sure = ranked is not None and self.ranker_sure is not None and ranked.confidence >= self.ranker_sure
+        if sure and self.answerability is None:
+            return ranked
+        weights = self.features.question_terms(question) if self.focus or self.unseen or self.answerability else {}
+        reads: list[tuple[float, float, str, tuple]] = []
+        span = ranked if sure else None
+        if not sure:
+            top = passages[: self.reader.n_passages]
             ranges = [focus(documents[p.chunk.doc_id].text, p.chunk.start, p.chunk.end, weights, self.focus)
-                      for p in passages[: self.reader.n_passages]]
-        span = self.reader.extract(question, passages, documents, ranges)
-        if span is not None and self.unseen:
+                      if self.focus else (p.chunk.start, p.chunk.end) for p in top]
+            texts = [documents[p.chunk.doc_id].text for p in top]
+            for p, text, (lo, hi), (prob, a, b, null) in zip(top, texts, ranges,
+                                                             self.reader.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])):
+                reads.append((prob, null, text[lo + a : lo + b] if b > a else "",
+                              coverage(weights, text[lo:hi]) if self.answerability else (0.0, 0.0)))
+                if b > a and (span is None or prob > span.confidence):
+                    span = _span(p, text, prob, lo + a, lo + b)
+        if span is None:
+            return None
+        if self.answerability is not None:
+            ranker = None
+            if ranked is not None:
+                doc = documents[ranked.doc_id].text
+                home = next((p for p in passages if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end), None)
+                ranker = (ranked.confidence, doc[ranked.start : ranked.end],
+                          coverage(weights, doc[home.chunk.start : home.chunk.end]) if home else (0.0, 0.0))
+            f = answerability_features(reads, ranker, passages[0] if passages else None,
+                                       self.features.unseen_factor_of(weights), question, sure)
+            return replace(span, confidence=self.probability(f))
+        if self.unseen:
             span = replace(span, confidence=span.confidence * self.features.unseen_factor_of(weights))
         return span
 

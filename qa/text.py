@@ -78,3 +78,18 @@ def terms(text: str) -> list[str]:
         else:
             out.append(run)
     return out
+
+
+def overlap(a: str, b: str) -> float:
+    """Character F1 of two spans (normalised, punctuation and spaces ignored): how far two answers agree."""
+    from collections import Counter
+
+    def chars(s: str) -> Counter:
+        return Counter(c for c in normalize(s).lower() if c.isalnum())
+
+    x, y = chars(a), chars(b)
+    common = sum((x & y).values())
+    if not common:
+        return 0.0
+    p, r = common / sum(x.values()), common / sum(y.values())
+    return 2 * p * r / (p + r)

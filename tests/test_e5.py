@@ -186,3 +186,41 @@ def test_e5_small_preset_matches_the_full_converted_model(converted):
         want = mean_pool(full(ids), torch.ones_like(ids)).numpy()[0]
     got = Embedder(resolve("e5-small")).encode_queries(["2024年深圳人工智能产业规模是多少？"])[0]
     assert float(got @ want) > 0.99
+
+
+def test_answerability_features_describe_the_answer():
+    from qa.reader import ANSWERABILITY_FEATURES, answerability_features
+
+    reads = [(0.9, 0.01, "3600亿元", (0.8, 0.1)), (0.2, 0.5, "2800家", (0.3, 1.0))]
+    f = answerability_features(reads, (0.8, "3600亿元", (0.8, 0.1)), None, 1.0, "2024年深圳人工智能产业规模是多少？", False)
+    assert tuple(f) == ANSWERABILITY_FEATURES
+    assert f["agree"] == 1.0 and f["reader_rank"] == 1.0 and f["read"] == 1.0 and f["english"] == 0.0
+    assert f["reader_margin"] == pytest.approx(np.log(0.9 + 1e-6) - np.log(0.2 + 1e-6))
+    assert (f["coverage"], f["missing"]) == (0.8, 0.1)
+    skipped = answerability_features([], (0.95, "3600亿元", (0.6, 0.5)), None, 1.0, "How large was it?", True)
+    assert skipped["read"] == 0.0 and skipped["from_ranker"] == 1.0 and skipped["english"] == 1.0
+    assert (skipped["coverage"], skipped["missing"]) == (0.6, 0.5)
+
+
+def test_coverage_is_low_when_the_passage_lacks_what_the_question_names():
+    from qa.reader import coverage
+
+    weights = {"美国": 5.0, "智能": 2.0, "产业": 1.0}
+    assert coverage(weights, "2024年，深圳人工智能产业规模突破3600亿元。") == pytest.approx((3 / 8, 1.0))
+    assert coverage(weights, "美国人工智能产业") == pytest.approx((1.0, 0.0))
+    assert coverage(weights, "美国的产业") == pytest.approx((6 / 8, 2 / 5))
+    assert coverage({}, "任何文字") == (0.0, 0.0)
+
+
+def test_reader_settings_with_unknown_answerability_features_are_an_error(tmp_path):
+    from qa.extraction import Extractor
+    from qa.reader import Cascade
+
+    copy = tmp_path / "reader"
+    shutil.copytree(BUNDLED, copy)
+    settings = json.loads((copy / "reader.json").read_text())
+    settings["answerability"] = {"features": ["reader_logp", "a_feature_nobody_computes"], "mean": [0, 0], "scale": [1, 1],
+                                 "weights": [1, 1], "bias": 0.0}
+    (copy / "reader.json").write_text(json.dumps(settings))
+    with pytest.raises(ReaderError, match="answerability features"):
+        Cascade(BundledReader(copy), Extractor(lambda t: 1.0, lambda t: True))

@@ -129,8 +129,9 @@ def test_sigkill_during_build_keeps_previous_index(tmp_path, seeds_copy, kill_af
     proc.wait()
     current = store.current_version(index_dir)
     engine = QA.load(index_dir)  # whatever CURRENT names is complete and verified
-    if current == before:
-        assert engine.ask("元戎启行哪一年率先推出“无图”方案？").answer == "2022年"
+    if current == before:  # still the seed articles' index, answering from them
+        a = engine.ask("元戎启行哪一年率先推出“无图”方案？")
+        assert a.passages and "2022年" in a.passages[0].chunk.text and a.answer in ("", "2022年")
     # The next build finishes the job: a complete index of the new articles (replacing the seeds' index, as asked).
     again = QA.build(big, index_dir, model=FAST, force=True)
     assert len(again.store.documents) == 848
