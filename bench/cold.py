@@ -2,8 +2,8 @@
 
 `python -m qa ask` for a question the feature ranker answers alone and for one that needs the
 transformer reader (torch is imported only then), the app from launch to its first answer with
-its peak memory, and in the same run the baselines every one of them pays: the interpreter with
-numpy, and `import torch` alone.
+its peak memory, and in the same run the baselines they pay: the interpreter with numpy, `import
+torch` alone and `import gradio` alone.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def run(limit: int | None = None) -> dict:
         subprocess.run([py, "-m", "qa", "--index", index, "build"], cwd=ROOT, check=True, capture_output=True, env=env)
         base = _timed([py, "-c", "import numpy"], env)
         torch_alone = _timed([py, "-c", "import torch"], env)
+        gradio_alone = _timed([py, "-c", "import gradio"], env)
         ranker = _timed([py, "-m", "qa", "--index", index, "ask", RANKER_QUESTION], env)
         reader = _timed([py, "-m", "qa", "--index", index, "ask", READER_QUESTION], env)
         apps = [app_first_answer(index, env) for _ in range(2)]
@@ -78,12 +79,14 @@ def run(limit: int | None = None) -> dict:
         {"measure": f"cold `python -m qa ask` «{RANKER_QUESTION}» (ranker sure, no torch)", "value": ranker, "unit": "s",
          "vs baseline": ranker / base},
         {"measure": f"cold `python -m qa ask` «{READER_QUESTION}» (reader runs)", "value": reader, "unit": "s", "vs baseline": reader / base},
-        {"measure": "app launch to first answer (`python app.py`, then /ask; reader loaded at start)", "value": first, "unit": "s",
+        {"measure": "app launch to first answer (`python app.py`, then /ask; the reader loads beside the server)", "value": first, "unit": "s",
          "vs baseline": first / base},
         {"measure": "app peak RSS after its first answer", "value": rss, "unit": "MiB", "vs baseline": None},
         {"measure": "baseline in the same run: `python -c 'import numpy'`", "value": base, "unit": "s", "vs baseline": 1.0},
         {"measure": "baseline in the same run: `python -c 'import torch'`", "value": torch_alone, "unit": "s",
          "vs baseline": torch_alone / base},
+        {"measure": "baseline in the same run: `python -c 'import gradio'` (what the app pays before any of ours)",
+         "value": gradio_alone, "unit": "s", "vs baseline": gradio_alone / base},
     ]
     md = (f"### Cold start (2 CPU cores; median of {RUNS} fresh processes, the app's of 2; goal: CLI ≤ 3 s, app ≤ 5 s)\n\n"
           + table(rows, ["measure", "value", "unit", "vs baseline"]))
