@@ -16,7 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the app makes no network requests of its own
+os.environ.setdefault(
+    "GRADIO_ANALYTICS_ENABLED", "False"
+)  # no calls home: the app makes no network requests of its own
 
 import gradio as gr  # noqa: E402
 
@@ -79,14 +81,22 @@ class Session:
 def highlighted_context(c: Citation) -> str:
     """The cited sentence, escaped, with the quoted span in <mark>."""
     i = c.start - c.context_start
-    return f"{esc(c.context[:i])}<mark class=\"qa-span\">{esc(c.context[i:i + len(c.quote)])}</mark>{esc(c.context[i + len(c.quote):])}"
+    j = i + len(c.quote)
+    return f'{esc(c.context[:i])}<mark class="qa-span">{esc(c.context[i:j])}</mark>{esc(c.context[j:])}'
 
 
 def render_answer(a: Answer, asked: str = "") -> str:
-    understood = f"<br><span class=\"qa-scores\">（理解为 understood as：{esc(a.question)}）</span>" if asked and asked != a.question else ""
+    understood = (
+        f'<br><span class="qa-scores">（理解为 understood as：{esc(a.question)}）</span>'
+        if asked and asked != a.question
+        else ""
+    )
     if not a.answerable:
-        return f"<span class=\"qa-abstain\">{ABSTAIN_TEXT}。</span> 以下是最接近的段落，仅供参考 (closest passages below).{understood}"
-    return f"<span class=\"qa-answer\">「{esc(a.answer)}」<sup>[1]</sup></span>{understood}"
+        return (
+            f'<span class="qa-abstain">{ABSTAIN_TEXT}。</span> '
+            f"以下是最接近的段落，仅供参考 (closest passages below).{understood}"
+        )
+    return f'<span class="qa-answer">「{esc(a.answer)}」<sup>[1]</sup></span>{understood}'
 
 
 def _passages(a: Answer, n: int) -> str:
@@ -96,8 +106,10 @@ def _passages(a: Answer, n: int) -> str:
         text = " ".join(p.chunk.text.split())
         text = esc(text if len(text) <= 160 else text[:160] + "…")
         dense = "–" if p.dense_score is None else f"{p.dense_score:.3f}"
-        rows.append(f"<div class=\"qa-source\"><b>#{p.rank} {where}</b> <span class=\"qa-scores\">(fused {p.score:.3f} · "
-                    f"dense {dense} · lexical {p.lexical_score:.2f})</span><br>{text}</div>")
+        rows.append(
+            f'<div class="qa-source"><b>#{p.rank} {where}</b> <span class="qa-scores">(fused {p.score:.3f} · '
+            f"dense {dense} · lexical {p.lexical_score:.2f})</span><br>{text}</div>"
+        )
     return "".join(rows)
 
 
@@ -109,14 +121,20 @@ def _where(c: Citation) -> str:
 def render_sources(a: Answer) -> str:
     """Citations (open) and the retrieved passages (collapsed); for an abstention, the passages open."""
     if not a.answerable:
-        return f"<details class=\"qa-passages\" open><summary>最接近的段落 Closest passages</summary>{_passages(a, 5)}</details>"
+        return (
+            f'<details class="qa-passages" open><summary>最接近的段落 Closest passages</summary>'
+            f"{_passages(a, 5)}</details>"
+        )
     cites = "".join(
-        f"<div class=\"qa-source qa-citation\"><b>[{c.n}] {' › '.join(esc(x) for x in (c.title, c.section) if x)}</b> "
-        f"<span class=\"qa-scores\">({_where(c)})</span><br>{highlighted_context(c)}</div>"
+        f'<div class="qa-source qa-citation"><b>[{c.n}] {" › ".join(esc(x) for x in (c.title, c.section) if x)}</b> '
+        f'<span class="qa-scores">({_where(c)})</span><br>{highlighted_context(c)}</div>'
         for c in a.citations
     )
-    return (f"<details class=\"qa-sources\" open><summary>来源 Sources ({len(a.citations)})</summary>{cites}</details>"
-            f"<details class=\"qa-passages\"><summary>检索到的段落 Retrieved passages ({len(a.passages)})</summary>{_passages(a, len(a.passages))}</details>")
+    return (
+        f'<details class="qa-sources" open><summary>来源 Sources ({len(a.citations)})</summary>{cites}</details>'
+        f'<details class="qa-passages"><summary>检索到的段落 Retrieved passages ({len(a.passages)})</summary>'
+        f"{_passages(a, len(a.passages))}</details>"
+    )
 
 
 def respond(message: str, chat: list, k: float, scope_label: str, session: Session | None):
@@ -127,14 +145,19 @@ def respond(message: str, chat: list, k: float, scope_label: str, session: Sessi
         question = clean_question(str(message or ""))
     except ValueError as exc:  # no user bubble for an empty question; the reason in the page's language
         reason = EMPTY_TEXT if "empty" in str(exc) else esc(str(exc))
-        chat.append({"role": "assistant", "content": f"<span class=\"qa-error\">⚠️ {reason}</span>"})
+        chat.append({"role": "assistant", "content": f'<span class="qa-error">⚠️ {reason}</span>'})
         yield chat, "", session
         return
     chat.append({"role": "user", "content": esc(str(message))})
     scope = SCOPES.get(scope_label, "seed")
     if scope == "mine" and not session.docs:
-        chat.append({"role": "assistant", "content": "<span class=\"qa-error\">⚠️ 还没有上传文章：请先在「设置与我的文章」中上传，"
-                                                     "或选择示例文章 (no uploaded articles yet).</span>"})
+        chat.append(
+            {
+                "role": "assistant",
+                "content": '<span class="qa-error">⚠️ 还没有上传文章：请先在「设置与我的文章」中上传，'
+                "或选择示例文章 (no uploaded articles yet).</span>",
+            }
+        )
         yield chat, "", session
         return
     chat.append({"role": "assistant", "content": "🔎 正在检索… (searching)"})
@@ -143,7 +166,10 @@ def respond(message: str, chat: list, k: float, scope_label: str, session: Sessi
         answer = session.engine(scope).ask_followup(question, session.history, k=int(k))
     except Exception:  # never show a traceback to users; log it
         log.exception("answering %r failed", question)
-        chat[-1] = {"role": "assistant", "content": "<span class=\"qa-error\">⚠️ 出错了，请稍后再试 (internal error).</span>"}
+        chat[-1] = {
+            "role": "assistant",
+            "content": '<span class="qa-error">⚠️ 出错了，请稍后再试 (internal error).</span>',
+        }
         yield chat, "", session
         return
     session.history = (session.history + [question])[-10:]
@@ -214,26 +240,53 @@ def ask(question: str, k: int = 5) -> dict:
 
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="深圳新闻问答 · Cited QA", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("## 深圳新闻问答 · Cited QA\n答案只摘自文章原文，并标注出处；资料中没有的，就直说没有。"
-                    " Answers are verbatim quotes from the articles, with citations.")
+        gr.Markdown(
+            "## 深圳新闻问答 · Cited QA\n答案只摘自文章原文，并标注出处；资料中没有的，就直说没有。"
+            " Answers are verbatim quotes from the articles, with citations."
+        )
         session = gr.State(None, time_to_live=6 * 3600)
-        chat = gr.Chatbot(label="对话", height=520, latex_delimiters=[], sanitize_html=True, elem_id="chat", autoscroll=False)
+        chat = gr.Chatbot(
+            label="对话", height=520, latex_delimiters=[], sanitize_html=True, elem_id="chat", autoscroll=False
+        )
         with gr.Row():
-            box = gr.Textbox(placeholder="请输入问题，例如：2024年深圳人工智能产业规模是多少？", show_label=False, scale=8,
-                             elem_id="question", max_length=2000)
+            box = gr.Textbox(
+                placeholder="请输入问题，例如：2024年深圳人工智能产业规模是多少？",
+                show_label=False,
+                scale=8,
+                elem_id="question",
+                max_length=2000,
+            )
             send = gr.Button("提问 Ask", variant="primary", scale=1, elem_id="send")
         gr.Examples(EXAMPLES, inputs=box, label="示例问题 Examples")
         with gr.Accordion("设置与我的文章 (settings, my articles)", open=False):
             k = gr.Slider(1, 10, value=5, step=1, label="检索段落数 k (passages retrieved)", elem_id="k")
-            scope = gr.Radio(list(SCOPES), value=next(iter(SCOPES)), label="在哪些文章中查找 (search in)", elem_id="scope")
-            files = gr.File(label=f"上传文章 (.txt/.md/.html/.pdf/.docx, ≤{MAX_UPLOAD_BYTES // 2**20} MiB, ≤{MAX_UPLOADS} files; "
-                                  "private to this session)", file_count="multiple", file_types=list(UPLOAD_TYPES), elem_id="upload")
+            scope = gr.Radio(
+                list(SCOPES), value=next(iter(SCOPES)), label="在哪些文章中查找 (search in)", elem_id="scope"
+            )
+            files = gr.File(
+                label=f"上传文章 (.txt/.md/.html/.pdf/.docx, ≤{MAX_UPLOAD_BYTES // 2**20} MiB, ≤{MAX_UPLOADS} files; "
+                "private to this session)",
+                file_count="multiple",
+                file_types=list(UPLOAD_TYPES),
+                elem_id="upload",
+            )
             uploaded = gr.HTML(elem_id="uploaded")
-            mine = gr.Dropdown([], value=[], multiselect=True, label="我的文章 (my articles; × removes one)", elem_id="mine",
-                               allow_custom_value=False, interactive=True)
+            mine = gr.Dropdown(
+                [],
+                value=[],
+                multiselect=True,
+                label="我的文章 (my articles; × removes one)",
+                elem_id="mine",
+                allow_custom_value=False,
+                interactive=True,
+            )
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, chat, k, scope, session], [chat, box, session],
-                    api_name="chat" if trigger == box.submit else False).then(None, js=SCROLL_JS)
+            trigger(
+                respond,
+                [box, chat, k, scope, session],
+                [chat, box, session],
+                api_name="chat" if trigger == box.submit else False,
+            ).then(None, js=SCROLL_JS)
         files.upload(upload, [files, session], [uploaded, session, files, mine], api_visibility="private")
         mine.change(keep_uploads, [mine, session], [session], api_visibility="private")
         gr.api(ask, api_name="ask")

@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m bench [--quick] [--only fusion,embedders,reader,quality,models,peer,speed,cold,faiss,load]``.
+"""Run the benchmarks: ``python -m bench [--quick] [--only NAME,…]``, names from ``ALL`` below.
 
 Writes bench/results/<name>.json and .md, and bench/results/RESULTS.md with every table.
 """
@@ -36,7 +36,10 @@ def main() -> None:
             module.run(limit)
         print(f"[{name}: {time.perf_counter() - t:.0f}s]\n", flush=True)
     parts = [(RESULTS / f"{n}.md").read_text(encoding="utf-8") for n in ALL if (RESULTS / f"{n}.md").exists()]
-    (RESULTS / "RESULTS.md").write_text("# Benchmark results\n\nProduced by `python -m bench` (see bench/results/*.json).\n\n" + "\n".join(parts), encoding="utf-8")
+    (RESULTS / "RESULTS.md").write_text(
+        "# Benchmark results\n\nProduced by `python -m bench` (see bench/results/*.json).\n\n" + "\n".join(parts),
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

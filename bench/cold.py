@@ -41,8 +41,13 @@ def app_first_answer(index: str, env: dict) -> tuple[float, float]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     t = time.perf_counter()
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=dict(env, QA_INDEX=index),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)],
+        cwd=ROOT,
+        env=dict(env, QA_INDEX=index),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             try:
@@ -76,20 +81,48 @@ def run(limit: int | None = None) -> dict:
     first = statistics.median(a for a, _ in apps)
     rss = max(r for _, r in apps)
     rows = [
-        {"measure": f"cold `python -m qa ask` «{RANKER_QUESTION}» (ranker sure, no torch)", "value": ranker, "unit": "s",
-         "vs baseline": ranker / base},
-        {"measure": f"cold `python -m qa ask` «{READER_QUESTION}» (reader runs)", "value": reader, "unit": "s", "vs baseline": reader / base},
-        {"measure": "app launch to first answer (`python app.py`, then /ask; the reader loads beside the server)", "value": first, "unit": "s",
-         "vs baseline": first / base},
+        {
+            "measure": f"cold `python -m qa ask` «{RANKER_QUESTION}» (ranker sure, no torch)",
+            "value": ranker,
+            "unit": "s",
+            "vs baseline": ranker / base,
+        },
+        {
+            "measure": f"cold `python -m qa ask` «{READER_QUESTION}» (reader runs)",
+            "value": reader,
+            "unit": "s",
+            "vs baseline": reader / base,
+        },
+        {
+            "measure": "app launch to first answer (`python app.py`, then /ask; the reader loads beside the server)",
+            "value": first,
+            "unit": "s",
+            "vs baseline": first / base,
+        },
         {"measure": "app peak RSS after its first answer", "value": rss, "unit": "MiB", "vs baseline": None},
-        {"measure": "baseline in the same run: `python -c 'import numpy'`", "value": base, "unit": "s", "vs baseline": 1.0},
-        {"measure": "baseline in the same run: `python -c 'import torch'`", "value": torch_alone, "unit": "s",
-         "vs baseline": torch_alone / base},
-        {"measure": "baseline in the same run: `python -c 'import gradio'` (what the app pays before any of ours)",
-         "value": gradio_alone, "unit": "s", "vs baseline": gradio_alone / base},
+        {
+            "measure": "baseline in the same run: `python -c 'import numpy'`",
+            "value": base,
+            "unit": "s",
+            "vs baseline": 1.0,
+        },
+        {
+            "measure": "baseline in the same run: `python -c 'import torch'`",
+            "value": torch_alone,
+            "unit": "s",
+            "vs baseline": torch_alone / base,
+        },
+        {
+            "measure": "baseline in the same run: `python -c 'import gradio'` (what the app pays before any of ours)",
+            "value": gradio_alone,
+            "unit": "s",
+            "vs baseline": gradio_alone / base,
+        },
     ]
-    md = (f"### Cold start (2 CPU cores; median of {RUNS} fresh processes, the app's of 2; goal: CLI ≤ 3 s, app ≤ 5 s)\n\n"
-          + table(rows, ["measure", "value", "unit", "vs baseline"]))
+    md = (
+        f"### Cold start (2 CPU cores; median of {RUNS} fresh processes, the app's of 2; "
+        "goal: CLI ≤ 3 s, app ≤ 5 s)\n\n" + table(rows, ["measure", "value", "unit", "vs baseline"])
+    )
     write("cold", {"rows": rows, "runs": RUNS}, md)
     print(md)
     return {"rows": rows}

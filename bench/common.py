@@ -24,6 +24,7 @@ log = logging.getLogger("bench")
 
 def table(rows: list[dict], columns: list[str]) -> str:
     """A Markdown table; floats get 3 significant decimals."""
+
     def fmt(v):
         if isinstance(v, float):
             return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
@@ -46,5 +47,8 @@ def machine() -> str:
     import os
     import platform
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU"
+
+
 SEEDS_DIR = ROOT / "seeds"

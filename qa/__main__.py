@@ -41,8 +41,10 @@ def cmd_build(args) -> int:
 
     engine = QA.build(args.seeds or config.seeds_dir(), args.index, args.model, force=args.force)
     m = engine.store.manifest
-    print(f"indexed {len(engine.store.documents)} articles, {m['n_chunks']} chunks with {m['model']['name']} "
-          f"({m['reembedded_chunks']} embedded) into {args.index}")
+    print(
+        f"indexed {len(engine.store.documents)} articles, {m['n_chunks']} chunks with {m['model']['name']} "
+        f"({m['reembedded_chunks']} embedded) into {args.index}"
+    )
     return 0
 
 
@@ -56,10 +58,20 @@ def parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, defaults: bool) -> None:
         """The shared options, accepted before and after the subcommand (after wins)."""
         d = (lambda value: value) if defaults else (lambda value: argparse.SUPPRESS)
-        p.add_argument("--seeds", type=Path, default=d(None),
-                       help="folder of articles (default: $QA_SEEDS; for ask, the index's own articles; else seeds/)")
-        p.add_argument("--index", type=Path, default=d(config.index_dir()), help="index folder (default: index/, or $QA_INDEX)")
-        p.add_argument("--model", default=d(None), help="embedding model: preset, folder or hub id (default: $QA_MODEL, an index's own model, else e5-small)")
+        p.add_argument(
+            "--seeds",
+            type=Path,
+            default=d(None),
+            help="folder of articles (default: $QA_SEEDS; for ask, the index's own articles; else seeds/)",
+        )
+        p.add_argument(
+            "--index", type=Path, default=d(config.index_dir()), help="index folder (default: index/, or $QA_INDEX)"
+        )
+        p.add_argument(
+            "--model",
+            default=d(None),
+            help="embedding model: preset, folder or hub id (default: $QA_MODEL, an index's own model, else e5-small)",
+        )
         p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="log progress")
 
     ap = argparse.ArgumentParser(prog="python -m qa", description="Cited extractive QA over Chinese articles.")
@@ -81,11 +93,22 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--retriever", choices=["hybrid", "dense", "lexical"], default="hybrid")
     e.add_argument("-k", "--k", type=int, default=5, dest="k")
     e.add_argument("--limit", type=int, default=None, help="at most this many questions")
-    e.add_argument("--split", choices=["all", "train", "validation", "heldout"], default="all", help="SQuAD files: which articles")
-    e.add_argument("--contexts", type=Path, default=None,
-                   help="SQuAD file whose paragraphs (and gold answers, by question id) to use, e.g. xquad.zh.json for xquad.en.json questions")
-    e.add_argument("--drop-gold", action="store_true",
-                   help="SQuAD files: also ask each question with its gold paragraph removed and report abstention precision/recall")
+    e.add_argument(
+        "--split", choices=["all", "train", "validation", "heldout"], default="all", help="SQuAD files: which articles"
+    )
+    e.add_argument(
+        "--contexts",
+        type=Path,
+        default=None,
+        help="SQuAD file whose paragraphs (and gold answers, by question id) to use, "
+        "e.g. xquad.zh.json for xquad.en.json questions",
+    )
+    e.add_argument(
+        "--drop-gold",
+        action="store_true",
+        help="SQuAD files: also ask each question with its gold paragraph removed "
+        "and report abstention precision/recall",
+    )
     e.add_argument("--predictions-out", type=Path, default=None)
     e.add_argument("--report", type=Path, default=None)
     e.set_defaults(func=cmd_eval)
@@ -97,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     from .articles import ArticleError
     from .embedding import ModelError
     from .index import IndexCorrupt

@@ -51,7 +51,9 @@ def load_documents(source: str | Path) -> list[Document]:
     root = Path(source)
     if not root.exists():
         raise ArticleError(f"article source {root} does not exist: create it and put .md/.txt/.html/.jsonl files in it")
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = (
+        [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    )
     docs: list[Document] = []
     for path in files:
         try:
@@ -243,7 +245,22 @@ class _HTMLToMarkdown(HTMLParser):
     """Visible text of an HTML page as Markdown-ish lines (headings keep their level)."""
 
     _SKIP = {"script", "style", "noscript", "template", "head", "svg"}
-    _BLOCK = {"p", "div", "section", "article", "li", "br", "tr", "blockquote", "pre", "table", "ul", "ol", "header", "footer"}
+    _BLOCK = {
+        "p",
+        "div",
+        "section",
+        "article",
+        "li",
+        "br",
+        "tr",
+        "blockquote",
+        "pre",
+        "table",
+        "ul",
+        "ol",
+        "header",
+        "footer",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

@@ -36,25 +36,43 @@ class BertConfig:
 
     def to_hf(self, **extra) -> dict:
         """A ``config.json`` that ``transformers`` reads as a BERT config."""
-        return {"model_type": "bert", "hidden_act": "gelu", "position_embedding_type": "absolute",
-                "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "pad_token_id": 1, **asdict(self), **extra}
+        return {
+            "model_type": "bert",
+            "hidden_act": "gelu",
+            "position_embedding_type": "absolute",
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "pad_token_id": 1,
+            **asdict(self),
+            **extra,
+        }
 
     def shapes(self, prefix: str = "", qa_head: bool = False) -> dict[str, tuple[int, ...]]:
         """Every parameter's name and shape (``prefix`` "bert." inside ``BertForQuestionAnswering``)."""
         h, f = self.hidden_size, self.intermediate_size
-        out = {f"{prefix}embeddings.word_embeddings.weight": (self.vocab_size, h),
-               f"{prefix}embeddings.position_embeddings.weight": (self.max_position_embeddings, h),
-               f"{prefix}embeddings.token_type_embeddings.weight": (self.type_vocab_size, h),
-               f"{prefix}embeddings.LayerNorm.weight": (h,), f"{prefix}embeddings.LayerNorm.bias": (h,)}
+        out = {
+            f"{prefix}embeddings.word_embeddings.weight": (self.vocab_size, h),
+            f"{prefix}embeddings.position_embeddings.weight": (self.max_position_embeddings, h),
+            f"{prefix}embeddings.token_type_embeddings.weight": (self.type_vocab_size, h),
+            f"{prefix}embeddings.LayerNorm.weight": (h,),
+            f"{prefix}embeddings.LayerNorm.bias": (h,),
+        }
         for i in range(self.num_hidden_layers):
             p = f"{prefix}encoder.layer.{i}."
             for name in ("query", "key", "value"):
                 out |= {f"{p}attention.self.{name}.weight": (h, h), f"{p}attention.self.{name}.bias": (h,)}
-            out |= {f"{p}attention.output.dense.weight": (h, h), f"{p}attention.output.dense.bias": (h,),
-                    f"{p}attention.output.LayerNorm.weight": (h,), f"{p}attention.output.LayerNorm.bias": (h,),
-                    f"{p}intermediate.dense.weight": (f, h), f"{p}intermediate.dense.bias": (f,),
-                    f"{p}output.dense.weight": (h, f), f"{p}output.dense.bias": (h,),
-                    f"{p}output.LayerNorm.weight": (h,), f"{p}output.LayerNorm.bias": (h,)}
+            out |= {
+                f"{p}attention.output.dense.weight": (h, h),
+                f"{p}attention.output.dense.bias": (h,),
+                f"{p}attention.output.LayerNorm.weight": (h,),
+                f"{p}attention.output.LayerNorm.bias": (h,),
+                f"{p}intermediate.dense.weight": (f, h),
+                f"{p}intermediate.dense.bias": (f,),
+                f"{p}output.dense.weight": (h, f),
+                f"{p}output.dense.bias": (h,),
+                f"{p}output.LayerNorm.weight": (h,),
+                f"{p}output.LayerNorm.bias": (h,),
+            }
         if qa_head:
             out |= {"qa_outputs.weight": (2, h), "qa_outputs.bias": (2,)}
         return out
@@ -94,21 +112,40 @@ class NumpyBert:
     (so a quantised table is expanded only for the tokens at hand); the other parameters come as float32
     arrays under their Hugging Face names."""
 
-    def __init__(self, config: BertConfig, params: dict[str, np.ndarray], word_rows: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(
+        self, config: BertConfig, params: dict[str, np.ndarray], word_rows: Callable[[np.ndarray], np.ndarray]
+    ) -> None:
         self.config, self.word_rows = config, word_rows
         h = config.hidden_size
-        self.params = {k: np.asarray(v, np.float32).reshape(config.shapes()[k]) for k, v in params.items()
-                       if k != "embeddings.word_embeddings.weight"}
+        self.params = {
+            k: np.asarray(v, np.float32).reshape(config.shapes()[k])
+            for k, v in params.items()
+            if k != "embeddings.word_embeddings.weight"
+        }
         self.layers = []
         for i in range(config.num_hidden_layers):
-            p = {k.split(f"encoder.layer.{i}.", 1)[1]: v for k, v in self.params.items() if k.startswith(f"encoder.layer.{i}.")}
+            p = {
+                k.split(f"encoder.layer.{i}.", 1)[1]: v
+                for k, v in self.params.items()
+                if k.startswith(f"encoder.layer.{i}.")
+            }
             qkv = np.concatenate([p[f"attention.self.{n}.weight"] for n in ("query", "key", "value")])
-            self.layers.append((np.ascontiguousarray(qkv.T), np.concatenate([p[f"attention.self.{n}.bias"] for n in ("query", "key", "value")]),
-                                np.ascontiguousarray(p["attention.output.dense.weight"].T), p["attention.output.dense.bias"],
-                                p["attention.output.LayerNorm.weight"], p["attention.output.LayerNorm.bias"],
-                                np.ascontiguousarray(p["intermediate.dense.weight"].T), p["intermediate.dense.bias"],
-                                np.ascontiguousarray(p["output.dense.weight"].T), p["output.dense.bias"],
-                                p["output.LayerNorm.weight"], p["output.LayerNorm.bias"]))
+            self.layers.append(
+                (
+                    np.ascontiguousarray(qkv.T),
+                    np.concatenate([p[f"attention.self.{n}.bias"] for n in ("query", "key", "value")]),
+                    np.ascontiguousarray(p["attention.output.dense.weight"].T),
+                    p["attention.output.dense.bias"],
+                    p["attention.output.LayerNorm.weight"],
+                    p["attention.output.LayerNorm.bias"],
+                    np.ascontiguousarray(p["intermediate.dense.weight"].T),
+                    p["intermediate.dense.bias"],
+                    np.ascontiguousarray(p["output.dense.weight"].T),
+                    p["output.dense.bias"],
+                    p["output.LayerNorm.weight"],
+                    p["output.LayerNorm.bias"],
+                )
+            )
         self.head_dim = h // config.num_attention_heads
 
     def __call__(self, ids: np.ndarray, attention: np.ndarray) -> np.ndarray:
@@ -116,14 +153,19 @@ class NumpyBert:
         c, P = self.config, self.params
         b, n = ids.shape
         heads, d = c.num_attention_heads, self.head_dim
-        x = (self.word_rows(ids.reshape(-1)).reshape(b, n, -1) + P["embeddings.position_embeddings.weight"][:n][None]
-             + P["embeddings.token_type_embeddings.weight"][0])
-        x = _layer_norm(x, P["embeddings.LayerNorm.weight"], P["embeddings.LayerNorm.bias"], c.layer_norm_eps).reshape(b * n, -1)
+        x = (
+            self.word_rows(ids.reshape(-1)).reshape(b, n, -1)
+            + P["embeddings.position_embeddings.weight"][:n][None]
+            + P["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = _layer_norm(x, P["embeddings.LayerNorm.weight"], P["embeddings.LayerNorm.bias"], c.layer_norm_eps).reshape(
+            b * n, -1
+        )
         mask = np.where(attention == 0, np.float32(np.finfo(np.float32).min), np.float32(0))[:, None, None, :]
         eps = c.layer_norm_eps
         for qkv_w, qkv_b, ao_w, ao_b, ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b in self.layers:
             q, k, v = (x @ qkv_w + qkv_b).reshape(b, n, 3, heads, d).transpose(2, 0, 3, 1, 4)
-            s = (q @ k.transpose(0, 1, 3, 2)) * np.float32(d ** -0.5) + mask
+            s = (q @ k.transpose(0, 1, 3, 2)) * np.float32(d**-0.5) + mask
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             a = (s @ v).transpose(0, 2, 1, 3).reshape(b * n, -1)

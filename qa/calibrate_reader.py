@@ -13,7 +13,8 @@ paragraph removed from them (where abstaining is right). For each setting
 * the confidence: the reader's span probability, or a learned **answerability model** (logistic
   regression over ``reader.ANSWERABILITY_FEATURES``: the reader's span and no-answer probabilities,
   the margin to the next passage, the ranker's confidence and its agreement with the reader, the
-  share of the question's terms in the answer's passage and the weight of the heaviest one it lacks, the top passage's dense score, the unseen-word factor…; label: the answer's F1 ≥ 0.5), scored on each question
+  share of the question's terms in the answer's passage and the weight of the heaviest one it lacks,
+  the top passage's dense score, the unseen-word factor…; label: the answer's F1 ≥ 0.5), scored on each question
   by a model fitted on the other half of the questions (2-fold, so no question grades its own fit);
 
 ``abstain_below`` is the lowest threshold that abstains on ``ABSTAIN_RECALL`` of the gold-removed
@@ -63,34 +64,57 @@ class Reading:
     top: Passage | None
 
 
-def read_set(name: str, paragraphs: list[squad.Paragraph], reader: BundledReader, limit: int | None,
-             questions: dict[str, str] | None = None) -> list[tuple[Reading, Reading | None]]:
+def read_set(
+    name: str,
+    paragraphs: list[squad.Paragraph],
+    reader: BundledReader,
+    limit: int | None,
+    questions: dict[str, str] | None = None,
+) -> list[tuple[Reading, Reading | None]]:
     """(with gold, without gold) readings of each question of ``paragraphs``."""
     from .engine import QA
 
     engine = QA.build(documents_from_squad(paragraphs), reader=None)
-    items = [(p.pid, questions.get(q.qid, "") if questions else q.text, q.answers) for p in paragraphs for q in p.questions]
+    items = [
+        (p.pid, questions.get(q.qid, "") if questions else q.text, q.answers) for p in paragraphs for q in p.questions
+    ]
     items = [it for it in items if it[1]][:limit]
     out = []
     t0 = time.perf_counter()
     docs = engine.store.documents
     for pid, question, answers in items:
+
         def reading(passages) -> Reading:
             texts = [docs[p.chunk.doc_id].text[p.chunk.start : p.chunk.end] for p in passages]
             t = time.perf_counter()
             spans = reader.read_with_null(question, texts)
             ms = 1000 * (time.perf_counter() - t) / max(1, len(passages))
             weights = engine.extractor.question_terms(question)
-            reads = [(prob, null, text[a:b], f1_score(text[a:b], list(answers)), coverage(weights, text))
-                     for text, (prob, a, b, null) in zip(texts, spans)]
+            reads = [
+                (prob, null, text[a:b], f1_score(text[a:b], list(answers)), coverage(weights, text))
+                for text, (prob, a, b, null) in zip(texts, spans)
+            ]
             ranked = engine.extractor.extract(question, passages, docs)
             rtext, rcover = "", (0.0, 0.0)
             if ranked is not None:
                 rtext = docs[ranked.doc_id].text[ranked.start : ranked.end]
-                home = next((p for p in passages if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end), None)
+                home = next(
+                    (
+                        p
+                        for p in passages
+                        if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end
+                    ),
+                    None,
+                )
                 rcover = coverage(weights, home.chunk.text) if home else (0.0, 0.0)
-            return Reading(question, reads, ms, (ranked.confidence if ranked else 0.0, rtext, f1_score(rtext, list(answers)), rcover),
-                           engine.extractor.unseen_factor(question), passages[0] if passages else None)
+            return Reading(
+                question,
+                reads,
+                ms,
+                (ranked.confidence if ranked else 0.0, rtext, f1_score(rtext, list(answers)), rcover),
+                engine.extractor.unseen_factor(question),
+                passages[0] if passages else None,
+            )
 
         with_gold = reading(engine.retriever.retrieve(question, 5))
         rest = passages_without_gold(engine, question, pid, answers, 5)
@@ -107,8 +131,9 @@ def decide(r: Reading, n: int, sure: float | None) -> tuple[float, float, float,
         return 1.0, rf1, 0.0, answerability_features([], ranker, r.top, r.unseen, r.question, True)
     reads = r.reads[:n]
     best = max(reads, key=lambda x: x[0], default=(0.0, 1.0, "", 0.0, (0.0, 0.0)))
-    feats = answerability_features([(p, null, text, cover) for p, null, text, _, cover in reads], ranker, r.top, r.unseen,
-                                   r.question, False)
+    feats = answerability_features(
+        [(p, null, text, cover) for p, null, text, _, cover in reads], ranker, r.top, r.unseen, r.question, False
+    )
     return best[0], best[3], r.ms_per_passage * len(reads), feats
 
 
@@ -166,8 +191,18 @@ def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict,
             for learned, conf in ((False, np.array([r[3] for r in rows])), (True, crossed)):
                 threshold, per_set, ms = _score(rows, conf, sets)
                 mean = float(np.mean(list(per_set.values())))
-                results.append({"n_passages": n, "ranker_sure": sure, "answerability": learned, "abstain_below": round(threshold, 4),
-                                "f1": per_set, "mean_f1": mean, "read_ms": ms, "objective": mean - F1_PER_MS * ms})
+                results.append(
+                    {
+                        "n_passages": n,
+                        "ranker_sure": sure,
+                        "answerability": learned,
+                        "abstain_below": round(threshold, 4),
+                        "f1": per_set,
+                        "mean_f1": mean,
+                        "read_ms": ms,
+                        "objective": mean - F1_PER_MS * ms,
+                    }
+                )
     best = max(results, key=lambda r: r["objective"])
     model = None
     if best["answerability"]:
@@ -177,8 +212,14 @@ def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict,
         threshold, per_set, _ = _score(rows, _prob(params, X), sets)
         best = dict(best, abstain_below=round(threshold, 4), f1_refit=per_set)
         mean, scale, w, b = params
-        model = {"features": list(ANSWERABILITY_FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
-                 "weights": w.tolist(), "bias": b, "label": f"F1 >= {RIGHT}"}
+        model = {
+            "features": list(ANSWERABILITY_FEATURES),
+            "mean": mean.tolist(),
+            "scale": scale.tolist(),
+            "weights": w.tolist(),
+            "bias": b,
+            "label": f"F1 >= {RIGHT}",
+        }
     return best, results, model
 
 
@@ -186,8 +227,19 @@ def _to_json(sets) -> dict:
     def one(r: Reading | None):
         if r is None:
             return None
-        top = None if r.top is None else {"score": r.top.score, "dense": r.top.dense_score, "lexical": r.top.lexical_score}
-        return {"question": r.question, "reads": r.reads, "ms": r.ms_per_passage, "ranker": r.ranker, "unseen": r.unseen, "top": top}
+        top = (
+            None
+            if r.top is None
+            else {"score": r.top.score, "dense": r.top.dense_score, "lexical": r.top.lexical_score}
+        )
+        return {
+            "question": r.question,
+            "reads": r.reads,
+            "ms": r.ms_per_passage,
+            "ranker": r.ranker,
+            "unseen": r.unseen,
+            "top": top,
+        }
 
     return {name: [[one(a), one(b)] for a, b in s] for name, s in sets.items()}
 
@@ -212,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reader", type=Path, default=BUNDLED)
     ap.add_argument("--limit", type=int, default=300, help="questions per set")
     ap.add_argument("--report", type=Path, default=Path("build/reader-calibration.json"))
-    ap.add_argument("--readings", type=Path, default=Path("build/reader-readings.json"),
-                    help="the validation readings: reused when present (delete to read again)")
+    ap.add_argument(
+        "--readings",
+        type=Path,
+        default=Path("build/reader-readings.json"),
+        help="the validation readings: reused when present (delete to read again)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reader = BundledReader(args.reader)
@@ -224,10 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         drcd = squad.split(squad.load(BENCH_DATA / "DRCD_dev.json"), "validation")
         xquad = squad.split(squad.load(BENCH_DATA / "xquad.zh.json"), "validation")
         english = {q.qid: q.text for p in squad.load(BENCH_DATA / "xquad.en.json") for q in p.questions}
-        sets = {"cmrc-train-val": read_set("cmrc-train-val", cmrc, reader, args.limit),
-                "drcd-val": read_set("drcd-val", drcd, reader, args.limit),
-                "xquad-zh-val": read_set("xquad-zh-val", xquad, reader, args.limit),
-                "xquad-en-zh-val": read_set("xquad-en-zh-val", xquad, reader, args.limit, english)}
+        sets = {
+            "cmrc-train-val": read_set("cmrc-train-val", cmrc, reader, args.limit),
+            "drcd-val": read_set("drcd-val", drcd, reader, args.limit),
+            "xquad-zh-val": read_set("xquad-zh-val", xquad, reader, args.limit),
+            "xquad-en-zh-val": read_set("xquad-en-zh-val", xquad, reader, args.limit, english),
+        }
         args.readings.parent.mkdir(parents=True, exist_ok=True)
         args.readings.write_text(json.dumps(_to_json(sets), ensure_ascii=False), encoding="utf-8")
     best, rows, model = choose(sets)
@@ -235,8 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     args.report.write_text(json.dumps({"best": best, "rows": rows}, indent=1), encoding="utf-8")
     settings = {k: best[k] for k in ("n_passages", "ranker_sure", "abstain_below")}
     settings.update(unseen=False, focus_chars=None, answerability=model)
-    settings["chosen_on"] = {"sets": list(sets), "questions_per_set": args.limit, "abstain_recall": ABSTAIN_RECALL,
-                             "validation_f1": best["f1"]}
+    settings["chosen_on"] = {
+        "sets": list(sets),
+        "questions_per_set": args.limit,
+        "abstain_recall": ABSTAIN_RECALL,
+        "validation_f1": best["f1"],
+    }
     (args.reader / "reader.json").write_text(json.dumps(settings, indent=1), encoding="utf-8")
     print(json.dumps(best, indent=1))
     return 0

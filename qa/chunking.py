@@ -25,8 +25,14 @@ ENCODING = "cl100k_base"
 _BPE_FILE = Path(__file__).parent / "data" / "9b5ad71b2ce5302211f9c61530b329a4922fc6a4"
 _BPE_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 # The published cl100k_base pre-tokenisation pattern and special tokens (tiktoken_ext.openai_public).
-_PAT = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-_SPECIAL = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259, "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
+_PAT = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # noqa: E501
+_SPECIAL = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
 _CLAUSE = re.compile(r"[，、：,:]")
 
 
@@ -65,7 +71,9 @@ class Chunker:
     def split(self, doc: Document, first_id: int = 0) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in doc.sections or ():
-            units = [u for s, e in sentence_spans(doc.text, section.start, section.end) for u in self._units(doc.text, s, e)]
+            units = [
+                u for s, e in sentence_spans(doc.text, section.start, section.end) for u in self._units(doc.text, s, e)
+            ]
             for s, e in self._pack(doc.text, units):
                 text = doc.text[s:e]
                 chunks.append(Chunk(first_id + len(chunks), doc.doc_id, section.title, s, e, text, count_tokens(text)))

@@ -33,9 +33,12 @@ def topic(question: str, known: Callable[[str], bool], max_len: int = 12) -> str
 
 
 # 「那元戎启行呢？」「还有优必选呢」「元戎启行呢？」 "What about UBTech?" "And Deeproute?": only a new subject.
-_ELLIPSIS = re.compile(r"^(?:那么|那|还有|而|那个)?\s*(?P<subject>[^，。？！、,.?!\s呢](?:[^，。？！、,.?!呢]*[^，。？！、,.?!\s呢])?)\s*"
-                       r"(?:呢|又如何|怎么样|如何)[？?！!。.]*$"
-                       r"|^(?:what|how)\s+about\s+(?P<en>.+?)\s*[?.!]*$|^and\s+(?P<en2>.+?)\s*\?+$", re.IGNORECASE)
+_ELLIPSIS = re.compile(
+    r"^(?:那么|那|还有|而|那个)?\s*(?P<subject>[^，。？！、,.?!\s呢](?:[^，。？！、,.?!呢]*[^，。？！、,.?!\s呢])?)\s*"
+    r"(?:呢|又如何|怎么样|如何)[？?！!。.]*$"
+    r"|^(?:what|how)\s+about\s+(?P<en>.+?)\s*[?.!]*$|^and\s+(?P<en2>.+?)\s*\?+$",
+    re.IGNORECASE,
+)
 
 
 _TIME = re.compile(r"\d{2,4}年(?:\d{1,2}月)?|\d{1,2}月|今年|去年|前年|明年")
@@ -48,8 +51,13 @@ def ellipsis_subject(question: str) -> str | None:
     if m is None:
         return None
     subject = next(g for g in m.group("subject", "en", "en2") if g)
-    if (len(subject) > 20 or _NOT_A_SUBJECT.search(subject) or _ANAPHORA.fullmatch(subject) or subject in "你我您咱"
-            or subject.lower() in ("it", "this", "that", "them", "they", "he", "she", "you")):
+    if (
+        len(subject) > 20
+        or _NOT_A_SUBJECT.search(subject)
+        or _ANAPHORA.fullmatch(subject)
+        or subject in "你我您咱"
+        or subject.lower() in ("it", "this", "that", "them", "they", "he", "she", "you")
+    ):
         return None  # 「这是什么呢？」「为什么呢？」「它呢？」 are questions of their own
     return subject
 

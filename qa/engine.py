@@ -82,7 +82,9 @@ def clean_question(question: str) -> str:
     )
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
-        raise ValueError("question is empty: ask something about the articles, e.g. 「2024年深圳人工智能产业规模是多少？」")
+        raise ValueError(
+            "question is empty: ask something about the articles, e.g. 「2024年深圳人工智能产业规模是多少？」"
+        )
     if len(text) > MAX_QUESTION_CHARS:
         log.warning("question of %d characters cut to the first %d", len(text), MAX_QUESTION_CHARS)
         text = text[:MAX_QUESTION_CHARS]
@@ -92,8 +94,15 @@ def clean_question(question: str) -> str:
 class QA:
     """A question-answering engine over one index."""
 
-    def __init__(self, store: store_mod.StoredIndex, embedder: Embedder, mode: Mode = "hybrid", threshold: float | None = None,
-                 ranker: SpanRanker | None = None, reader: Reader | str | None = "default") -> None:
+    def __init__(
+        self,
+        store: store_mod.StoredIndex,
+        embedder: Embedder,
+        mode: Mode = "hybrid",
+        threshold: float | None = None,
+        ranker: SpanRanker | None = None,
+        reader: Reader | str | None = "default",
+    ) -> None:
         """``reader``: "default" ($QA_READER, else the bundled e5 reader), None for the feature ranker alone,
         or a reader object (``extract(question, passages, documents)`` and a ``threshold``)."""
         from .reader import BundledReader, Cascade
@@ -114,7 +123,11 @@ class QA:
         else:
             self.extractor = features
             # The ranker's answerability model comes with the threshold chosen for it on validation articles.
-            default = float(ranker.meta.get("abstain_below", ABSTAIN_BELOW)) if ranker and ranker.answerable else ABSTAIN_BELOW
+            default = (
+                float(ranker.meta.get("abstain_below", ABSTAIN_BELOW))
+                if ranker and ranker.answerable
+                else ABSTAIN_BELOW
+            )
         self.threshold = default if threshold is None else threshold
 
     def warm_up(self) -> QA:
@@ -129,8 +142,16 @@ class QA:
 
     # ----- construction -------------------------------------------------------------------------
     @classmethod
-    def build(cls, source: str | Path | list[Document], index_dir: str | Path | None = None, model: str | Embedder | None = None,
-              chunker: Chunker | None = None, mode: Mode = "hybrid", force: bool = False, reader="default") -> QA:
+    def build(
+        cls,
+        source: str | Path | list[Document],
+        index_dir: str | Path | None = None,
+        model: str | Embedder | None = None,
+        chunker: Chunker | None = None,
+        mode: Mode = "hybrid",
+        force: bool = False,
+        reader="default",
+    ) -> QA:
         """Index ``source`` (a folder/file of articles or a list of documents).
 
         With ``index_dir`` the index is written there (atomically), reusing the
@@ -147,8 +168,16 @@ class QA:
         return cls._build(docs, origin, index_dir, model, chunker, mode, reader)
 
     @classmethod
-    def _build(cls, docs: list[Document], origin: dict, index_dir: str | Path | None, model: str | Embedder | None,
-               chunker: Chunker | None, mode: Mode, reader="default") -> QA:
+    def _build(
+        cls,
+        docs: list[Document],
+        origin: dict,
+        index_dir: str | Path | None,
+        model: str | Embedder | None,
+        chunker: Chunker | None,
+        mode: Mode,
+        reader="default",
+    ) -> QA:
         t0 = time.perf_counter()
         embedder = model if isinstance(model, Embedder) else Embedder(resolve(model))
         chunker = chunker or Chunker()
@@ -171,7 +200,9 @@ class QA:
         if not chunks and any(d.text.strip() for d in docs):
             raise ArticleError(f"{len(docs)} articles with text gave no chunks to index: check their sections")
         texts = [c.text for _, cs in todo for c in cs]
-        log.info("embedding %d of %d chunks (%d articles changed) with %s", len(texts), len(chunks), len(todo), embedder.name)
+        log.info(
+            "embedding %d of %d chunks (%d articles changed) with %s", len(texts), len(chunks), len(todo), embedder.name
+        )
         fresh = embedder.encode_passages(texts)
         pos = 0
         for slot, cs in todo:
@@ -179,7 +210,12 @@ class QA:
             pos += len(cs)
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
         manifest = {
-            "model": {"name": embedder.name, "path": embedder.spec.path, "dim": embedder.dim, "probe": embedder.probe.tolist()},
+            "model": {
+                "name": embedder.name,
+                "path": embedder.spec.path,
+                "dim": embedder.dim,
+                "probe": embedder.probe.tolist(),
+            },
             "chunker": chunker.settings(),
             "tiktoken_encoding": ENCODING,
             "source": origin,
@@ -197,20 +233,30 @@ class QA:
         return cls(stored, embedder, mode, reader=reader)
 
     @classmethod
-    def load(cls, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid", reader="default") -> QA:
+    def load(
+        cls, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid", reader="default"
+    ) -> QA:
         """Load a built index; ``model`` (if given) must be the one the index was built with."""
         stored = store_mod.load(Path(index_dir))
         built = stored.manifest["model"]
         if model is not None and _name(model) != built["name"]:
-            raise ModelError(f"index in {index_dir} was built with model {built['name']!r}, not {_name(model)!r}: "
-                             f"rebuild it with `python -m qa build --model {_name(model)}` or load it without a model")
+            raise ModelError(
+                f"index in {index_dir} was built with model {built['name']!r}, not {_name(model)!r}: "
+                f"rebuild it with `python -m qa build --model {_name(model)}` or load it without a model"
+            )
         embedder = model if isinstance(model, Embedder) else Embedder(resolve(model or built["name"]))
         _check_model(embedder, built, index_dir)
         return cls(stored, embedder, mode, reader=reader)
 
     @classmethod
-    def open(cls, source: str | Path | None, index_dir: str | Path, model: str | Embedder | None = None, mode: Mode = "hybrid",
-             reader="default") -> QA:
+    def open(
+        cls,
+        source: str | Path | None,
+        index_dir: str | Path,
+        model: str | Embedder | None = None,
+        mode: Mode = "hybrid",
+        reader="default",
+    ) -> QA:
         """Load the index in ``index_dir``, (re)building it first if missing or stale for ``source``.
 
         ``source=None`` means the index's own article folder (recorded when it was built); an index
@@ -226,11 +272,17 @@ class QA:
             if origin.get("kind") == "memory":
                 return cls.load(index_dir, model, mode, reader)
             if origin.get("kind") != "folder":
-                raise IndexSourceError(f"no index in {index_dir} to open and no article folder given: "
-                                       f"build one with `python -m qa build --seeds FOLDER --index {index_dir}`")
+                raise IndexSourceError(
+                    f"no index in {index_dir} to open and no article folder given: "
+                    f"build one with `python -m qa build --seeds FOLDER --index {index_dir}`"
+                )
             source = origin["path"]
             if not Path(source).exists():  # the folder moved or went: the index still answers from its own copy
-                log.warning("the articles the index in %s was built from (%s) are gone: answering from the index", index_dir, source)
+                log.warning(
+                    "the articles the index in %s was built from (%s) are gone: answering from the index",
+                    index_dir,
+                    source,
+                )
                 return cls.load(index_dir, model, mode, reader)
         elif manifest:
             check_source(index_dir, _folder(source), manifest)
@@ -239,9 +291,16 @@ class QA:
             model = manifest["model"]["name"]
         wanted = _name(model)
         if manifest and manifest["model"]["name"] != wanted:
-            raise ModelError(f"index in {index_dir} was built with model {manifest['model']['name']!r} but {wanted!r} is configured: "
-                             f"rebuild with `python -m qa build --model {wanted}`")
-        if manifest and manifest.get("corpus_fingerprint") == store_mod.corpus_fingerprint(docs) and manifest.get("chunker") == Chunker().settings():
+            raise ModelError(
+                f"index in {index_dir} was built with model {manifest['model']['name']!r} "
+                f"but {wanted!r} is configured: "
+                f"rebuild with `python -m qa build --model {wanted}`"
+            )
+        if (
+            manifest
+            and manifest.get("corpus_fingerprint") == store_mod.corpus_fingerprint(docs)
+            and manifest.get("chunker") == Chunker().settings()
+        ):
             try:
                 return cls.load(index_dir, model, mode, reader)
             except (store_mod.IndexCorrupt, ModelError) as exc:  # damaged, or the same model with new weights
@@ -297,7 +356,10 @@ class QA:
         # The same words elsewhere in the retrieved passages are further evidence: cite them too.
         for p in passages:
             other = self.document(p.chunk.doc_id)
-            hits = [p.chunk.start + m.start() for m in re.finditer(re.escape(quote), other.text[p.chunk.start : p.chunk.end])]
+            hits = [
+                p.chunk.start + m.start()
+                for m in re.finditer(re.escape(quote), other.text[p.chunk.start : p.chunk.end])
+            ]
             sentences = sentence_spans(other.text, p.chunk.start, p.chunk.end) if hits else []
             for a in hits:
                 sa, sb = next(((s, e) for s, e in sentences if s <= a < e), (a, a + len(quote)))
@@ -309,8 +371,19 @@ class QA:
 
     @staticmethod
     def _cite(n: int, doc: Document, start: int, end: int, sent_start: int, sent_end: int, score: float) -> Citation:
-        c = Citation(n, doc.doc_id, doc.title, doc.section_at(start), start, end, doc.text[start:end],
-                     doc.text[sent_start:sent_end], sent_start, float(score), doc.page_at(start))
+        c = Citation(
+            n,
+            doc.doc_id,
+            doc.title,
+            doc.section_at(start),
+            start,
+            end,
+            doc.text[start:end],
+            doc.text[sent_start:sent_end],
+            sent_start,
+            float(score),
+            doc.page_at(start),
+        )
         if doc.text[c.start : c.end] != c.quote or c.quote not in c.context:
             raise RuntimeError(f"citation {c} is not verbatim")  # a bug, never shown as an answer
         return c
@@ -336,8 +409,10 @@ def check_source(index_dir: Path, origin: dict, manifest: dict | None = None) ->
         return
     was = built.get("path") or "in-memory documents"
     now = origin.get("path") or "in-memory documents"
-    raise IndexSourceError(f"the index in {index_dir} was built from {was}, not {now}: ask it without --seeds (it uses its own "
-                           f"articles), or replace it with `python -m qa build --seeds {now} --index {index_dir} --force`")
+    raise IndexSourceError(
+        f"the index in {index_dir} was built from {was}, not {now}: ask it without --seeds (it uses its own "
+        f"articles), or replace it with `python -m qa build --seeds {now} --index {index_dir} --force`"
+    )
 
 
 def _name(model: str | Embedder | None) -> str:
@@ -346,8 +421,10 @@ def _name(model: str | Embedder | None) -> str:
 
 def _check_model(embedder: Embedder, built: dict, where) -> None:
     if embedder.dim != built["dim"] or not embedder.same_as(built["probe"]):
-        raise ModelError(f"model {embedder.name!r} gives different vectors than the model the index in {where} was built with "
-                         f"(other weights or dimension {embedder.dim} vs {built['dim']}); rebuild with `python -m qa build`")
+        raise ModelError(
+            f"model {embedder.name!r} gives different vectors than the model the index in {where} was built with "
+            f"(other weights or dimension {embedder.dim} vs {built['dim']}); rebuild with `python -m qa build`"
+        )
 
 
 def _reusable(index_dir: Path, embedder: Embedder, chunker: Chunker) -> dict[str, tuple[str, list[Chunk], np.ndarray]]:

@@ -113,7 +113,15 @@ def _items_jsonl(path: Path) -> list[Item]:
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if line.strip():
             r = json.loads(line)
-            items.append(Item(str(r.get("id", i)), r["question"], list(r.get("answers", [])), r.get("article"), bool(r.get("answerable", True))))
+            items.append(
+                Item(
+                    str(r.get("id", i)),
+                    r["question"],
+                    list(r.get("answers", [])),
+                    r.get("article"),
+                    bool(r.get("answerable", True)),
+                )
+            )
     return items
 
 
@@ -150,14 +158,18 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id", dro
         if it.answerable:
             ranks.append(distinct.index(it.gold) + 1 if it.gold in distinct else None)
             # The first passage that contains a gold answer (finer than the article for small corpora).
-            answer_ranks.append(next((p.rank for p in passages if any(a and a in p.chunk.text for a in it.answers)), None))
+            answer_ranks.append(
+                next((p.rank for p in passages if any(a and a in p.chunk.text for a in it.answers)), None)
+            )
             em.append(exact_match(ans.answer, it.answers))
             f1.append(f1_score(ans.answer, it.answers))
             forced = engine.document(span.doc_id).text[span.start : span.end] if span else ""
             em_forced.append(exact_match(forced, it.answers))
             f1_forced.append(f1_score(forced, it.answers))
             if gold_by == "doc_id" and it.gold in by_doc:  # the reader alone, given the gold paragraph
-                gold_passages = [Passage(c, engine.document(c.doc_id).title, i + 1, 1.0) for i, c in enumerate(by_doc[it.gold])]
+                gold_passages = [
+                    Passage(c, engine.document(c.doc_id).title, i + 1, 1.0) for i, c in enumerate(by_doc[it.gold])
+                ]
                 span = engine.extractor.extract(question, gold_passages, engine.store.documents)
                 pred = engine.document(span.doc_id).text[span.start : span.end] if span else ""
                 reader_em.append(exact_match(pred, it.answers))
@@ -229,8 +241,13 @@ def _gold_removed(engine, items: list[Item], k: int, answerable_abstained: int) 
             continue
         asked += 1
         abstained += not engine.answer(question, rest).answerable
-    return {"gold_removed_questions": asked, "gold_removed_abstain_recall": abstained / asked if asked else 0.0,
-            "gold_removed_abstain_precision": abstained / (abstained + answerable_abstained) if abstained + answerable_abstained else 0.0}
+    return {
+        "gold_removed_questions": asked,
+        "gold_removed_abstain_recall": abstained / asked if asked else 0.0,
+        "gold_removed_abstain_precision": abstained / (abstained + answerable_abstained)
+        if abstained + answerable_abstained
+        else 0.0,
+    }
 
 
 def _mean(xs) -> float:
@@ -246,11 +263,21 @@ def _items_crosslingual(questions: list[squad.Paragraph], contexts: list[squad.P
     """Questions of one file asked against the parallel paragraphs of another (XQuAD en → zh), matched by question id;
     the gold paragraph and answers come from the context file."""
     gold = {q.qid: (p.pid, list(q.answers)) for p in contexts for q in p.questions}
-    return [Item(q.qid, q.text, gold[q.qid][1], gold[q.qid][0]) for p in questions for q in p.questions if q.qid in gold]
+    return [
+        Item(q.qid, q.text, gold[q.qid][1], gold[q.qid][0]) for p in questions for q in p.questions if q.qid in gold
+    ]
 
 
-def load_task(data: Path, retriever: str = "hybrid", split: str = "all", model=None, seeds: Path | None = None,
-              index: Path | None = None, contexts: Path | None = None, reader="default"):
+def load_task(
+    data: Path,
+    retriever: str = "hybrid",
+    split: str = "all",
+    model=None,
+    seeds: Path | None = None,
+    index: Path | None = None,
+    contexts: Path | None = None,
+    reader="default",
+):
     """The engine and the questions for ``data``: (engine, items, gold_by, setting description).
 
     With ``contexts`` (SQuAD format), the paragraphs and gold answers come from that file and only the
@@ -264,29 +291,65 @@ def load_task(data: Path, retriever: str = "hybrid", split: str = "all", model=N
         engine = QA.build(documents_from_squad(paragraphs), None, model, mode=retriever, reader=reader)
         if contexts:
             items = _items_crosslingual(squad.split(squad.load(data), split), paragraphs)
-            return engine, items, "doc_id", f"questions of {data.name} over {len(paragraphs)} paragraphs of {contexts.name} ({split} articles)"
-        return engine, _items_squad(paragraphs), "doc_id", f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)"
+            return (
+                engine,
+                items,
+                "doc_id",
+                f"questions of {data.name} over {len(paragraphs)} paragraphs of {contexts.name} ({split} articles)",
+            )
+        return (
+            engine,
+            _items_squad(paragraphs),
+            "doc_id",
+            f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)",
+        )
     index = index or config.index_dir()
     engine = QA.open(config.article_source(seeds, index), index, model, mode=retriever, reader=reader)
     return engine, _items_jsonl(data), "title", f"default seed index ({len(engine.store.documents)} articles)"
 
 
-def run(data: Path, retriever: str = "hybrid", k: int = 5, limit: int | None = None, split: str = "all", model=None,
-        seeds: Path | None = None, index: Path | None = None, contexts: Path | None = None, drop_gold: bool = False) -> dict:
+def run(
+    data: Path,
+    retriever: str = "hybrid",
+    k: int = 5,
+    limit: int | None = None,
+    split: str = "all",
+    model=None,
+    seeds: Path | None = None,
+    index: Path | None = None,
+    contexts: Path | None = None,
+    drop_gold: bool = False,
+) -> dict:
     """Evaluate ``data``; returns the report dict (also used by bench/)."""
     t0 = time.perf_counter()
     engine, items, gold_by, setting = load_task(data, retriever, split, model, seeds, index, contexts)
     build_s = time.perf_counter() - t0
     report = evaluate(engine, items[:limit] if limit else items, k, gold_by, drop_gold)
-    report.metrics.update(index_build_s=build_s, chunks=len(engine.store.chunks),
-                          peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"data": str(data), "setting": setting, "retriever": retriever, "k": k, "model": engine.embedder.name,
-            "metrics": report.metrics, "predictions": report.predictions}
+    report.metrics.update(
+        index_build_s=build_s,
+        chunks=len(engine.store.chunks),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    return {
+        "data": str(data),
+        "setting": setting,
+        "retriever": retriever,
+        "k": k,
+        "model": engine.embedder.name,
+        "metrics": report.metrics,
+        "predictions": report.predictions,
+    }
 
 
 def format_table(result: dict) -> str:
-    rows = [f"{name:>18}  {value:.4g}" if isinstance(value, float) else f"{name:>18}  {value}" for name, value in result["metrics"].items()]
-    head = f"{result['data']} — {result['setting']}, retriever={result['retriever']}, k={result['k']}, model={result['model']}"
+    rows = [
+        f"{name:>18}  {value:.4g}" if isinstance(value, float) else f"{name:>18}  {value}"
+        for name, value in result["metrics"].items()
+    ]
+    head = (
+        f"{result['data']} — {result['setting']}, retriever={result['retriever']}, k={result['k']}, "
+        f"model={result['model']}"
+    )
     return "\n".join([head, *rows])
 
 
@@ -294,11 +357,26 @@ def main(args) -> int:
     for path in (args.data, args.contexts):
         if path is not None and not path.exists():
             raise ValueError(f"no such evaluation file: {path}")
-    result = run(args.data, args.retriever, args.k, args.limit, args.split, args.model, args.seeds, args.index, args.contexts,
-                 getattr(args, "drop_gold", False))
+    result = run(
+        args.data,
+        args.retriever,
+        args.k,
+        args.limit,
+        args.split,
+        args.model,
+        args.seeds,
+        args.index,
+        args.contexts,
+        getattr(args, "drop_gold", False),
+    )
     print(format_table(result))
     if args.predictions_out:
-        args.predictions_out.write_text(json.dumps(result["predictions"], ensure_ascii=False, indent=1), encoding="utf-8")
+        args.predictions_out.write_text(
+            json.dumps(result["predictions"], ensure_ascii=False, indent=1), encoding="utf-8"
+        )
     if args.report:
-        args.report.write_text(json.dumps({k: v for k, v in result.items() if k != "predictions"}, ensure_ascii=False, indent=1), encoding="utf-8")
+        args.report.write_text(
+            json.dumps({k: v for k, v in result.items() if k != "predictions"}, ensure_ascii=False, indent=1),
+            encoding="utf-8",
+        )
     return 0

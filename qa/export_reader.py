@@ -69,7 +69,9 @@ def kept_ids(tokenizer_json: dict, used: set[int], size: int = VOCAB_SIZE) -> li
     """Ids to keep, in their original order: specials, used pieces, single characters, then the most probable fill."""
     vocab = tokenizer_json["model"]["vocab"]
     specials = {t["id"] for t in tokenizer_json["added_tokens"]}
-    keep = set(used) | specials | {i for i, (p, _) in enumerate(vocab) if _SINGLE_CJK.match(p) or len(p.lstrip("▁")) == 1}
+    keep = (
+        set(used) | specials | {i for i, (p, _) in enumerate(vocab) if _SINGLE_CJK.match(p) or len(p.lstrip("▁")) == 1}
+    )
     fill = sorted((i for i, (p, _) in enumerate(vocab) if i not in keep and _FILL.match(p)), key=lambda i: -vocab[i][1])
     keep |= set(fill[: max(0, size - len(keep))])
     return sorted(keep)
@@ -92,7 +94,9 @@ def trimmed_tokenizer(tokenizer_json: dict, keep: list[int]) -> dict:
 def check_same_tokens(old, new, keep: list[int], texts: list[str]) -> int:
     """Raise unless ``new`` tokenizes every text into the same pieces as ``old``; returns the texts checked."""
     table = np.array(keep)
-    for a, b in zip(old.encode_batch(texts, add_special_tokens=False), new.encode_batch(texts, add_special_tokens=False)):
+    for a, b in zip(
+        old.encode_batch(texts, add_special_tokens=False), new.encode_batch(texts, add_special_tokens=False)
+    ):
         if a.ids != table[b.ids].tolist() or a.offsets != b.offsets:
             raise RuntimeError(f"the trimmed tokenizer splits {a.tokens[:20]} differently")
     return len(texts)
@@ -114,8 +118,13 @@ def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
     keep = kept_ids(full_json, used)
     small_json = trimmed_tokenizer(full_json, keep)
     n = check_same_tokens(full, Tokenizer.from_str(json.dumps(small_json)), keep, texts)
-    log.info("vocabulary %d → %d pieces (%d used by the project's texts); %d texts tokenize identically",
-             len(full_json["model"]["vocab"]), len(keep), len(used), n)
+    log.info(
+        "vocabulary %d → %d pieces (%d used by the project's texts); %d texts tokenize identically",
+        len(full_json["model"]["vocab"]),
+        len(keep),
+        len(used),
+        n,
+    )
 
     state = {f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items()}
     state.update(torch.load(checkpoint, weights_only=True)["model"])
@@ -126,15 +135,34 @@ def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "vocab": str(len(keep))})
     config = BertConfig.from_file(base / "config.json")
     config = BertConfig(**{**config.__dict__, "vocab_size": len(keep)})
-    (out / "config.json").write_text(json.dumps(config.to_hf(architectures=["BertForQuestionAnswering"]), indent=1),
-                                     encoding="utf-8")
-    (out / "tokenizer.json").write_text(json.dumps(small_json, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "XLMRobertaTokenizerFast", "model_max_length": 512,
-                                                           "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                                                           "pad_token": "<pad>", "mask_token": "<mask>"}, indent=1), encoding="utf-8")
+    (out / "config.json").write_text(
+        json.dumps(config.to_hf(architectures=["BertForQuestionAnswering"]), indent=1), encoding="utf-8"
+    )
+    (out / "tokenizer.json").write_text(
+        json.dumps(small_json, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+    )
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "XLMRobertaTokenizerFast",
+                "model_max_length": 512,
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "mask_token": "<mask>",
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     info_path = checkpoint.parent / "train_info.json"
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    summary = ", ".join(f"{k} {info[k]}" for k in ("questions", "windows", "steps", "batch", "lr", "epochs") if k in info)
-    (out / "README.md").write_text(CARD.format(vocab=len(keep), info=summary or "settings in qa/train_reader.py"), encoding="utf-8")
+    summary = ", ".join(
+        f"{k} {info[k]}" for k in ("questions", "windows", "steps", "batch", "lr", "epochs") if k in info
+    )
+    (out / "README.md").write_text(
+        CARD.format(vocab=len(keep), info=summary or "settings in qa/train_reader.py"), encoding="utf-8"
+    )
     log.info("exported the reader into %s", out)
     return out

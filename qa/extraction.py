@@ -54,7 +54,8 @@ _TIME = re.compile(
 # Names: runs of CJK/Latin characters (never across function words) ending in a typical suffix.
 _NAME = r"[^\s，。、；：,.;:！？!?“”《》()（）的在于了和与及是从到被由将为对把让向等]"
 _ORG = re.compile(
-    _NAME + r"{2,30}(?:有限公司|股份公司|公司|集团|总局|局|部|委员会|委|厅|署|办公室|院|研究所|所|中心|大学|学院|学校|银行|协会|学会|联合会|组织|医院|政府|法院|基金会|俱乐部|队)"
+    _NAME
+    + r"{2,30}(?:有限公司|股份公司|公司|集团|总局|局|部|委员会|委|厅|署|办公室|院|研究所|所|中心|大学|学院|学校|银行|协会|学会|联合会|组织|医院|政府|法院|基金会|俱乐部|队)"  # noqa: E501 (one alternation)
 )
 _PLACE = re.compile(
     _NAME + r"{1,20}(?:会展中心|中心|馆|广场|大厦|机场|港|公园|园区|园|区|市|省|县|镇|乡|村|街|路|岛|山|河|湖|海|州|国)"
@@ -64,20 +65,42 @@ _PAREN = re.compile(r"[(（]([^()（）]{1,40})[)）]")
 
 # Question word patterns, most specific first.
 QUESTION_TYPES: list[tuple[str, re.Pattern]] = [
-    ("definition", re.compile(r"(?:是什么意思|什么意思|是指什么|指的是什么|指什么|全称是什么|what does .+ (?:mean|stand for))", re.I)),
-    ("time", re.compile(r"(?:(?:具体|什么|哪个|确切)?(?:时间|日期|年份|年代)(?:是|为)?(?:什么|哪|何|？|\?|$)|哪一?年|何年|哪一?天|何时|什么时候|什么时间|哪个月|几月|几号|几日|哪一?年代|when\b|what year|which year)", re.I)),
-    ("number", re.compile(
-        r"(?:多少[个家台辆人次倍米度年元名项所座条种位件场届期批款篇部本张只吨岁天月]?|几[个家台辆人次倍米度年元名项所座条种位件场届期批款篇部本张只吨岁天月大]?|"
-        r"多[长大高远久重宽深]|百分之几|how (?:many|much|large|big|long|far|old|tall|high)|what percentage)", re.I)),
+    (
+        "definition",
+        re.compile(
+            r"(?:是什么意思|什么意思|是指什么|指的是什么|指什么|全称是什么|what does .+ (?:mean|stand for))", re.I
+        ),
+    ),
+    (
+        "time",
+        re.compile(
+            r"(?:(?:具体|什么|哪个|确切)?(?:时间|日期|年份|年代)(?:是|为)?(?:什么|哪|何|？|\?|$)|哪一?年|何年|哪一?天|何时|什么时候|什么时间|哪个月|几月|几号|几日|哪一?年代|when\b|what year|which year)",  # noqa: E501
+            re.I,
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            r"(?:多少[个家台辆人次倍米度年元名项所座条种位件场届期批款篇部本张只吨岁天月]?|几[个家台辆人次倍米度年元名项所座条种位件场届期批款篇部本张只吨岁天月大]?|"
+            r"多[长大高远久重宽深]|百分之几|how (?:many|much|large|big|long|far|old|tall|high)|what percentage)",
+            re.I,
+        ),
+    ),
     ("person", re.compile(r"(?:谁|哪位|什么人|何人|\bwho(?:m|se)?\b)", re.I)),
     ("place", re.compile(r"(?:哪里|哪儿|在哪|何地|何处|什么地方|哪个(?:城市|国家|省|地区|地方)|\bwhere\b)", re.I)),
-    ("org", re.compile(r"(?:哪家(?:公司|企业|机构|单位|医院|银行)?|哪些(?:部门|单位|机构|公司|企业)|哪个(?:部门|单位|机构|公司|企业)|什么(?:部门|单位|机构|公司|企业))")),
+    (
+        "org",
+        re.compile(
+            r"(?:哪家(?:公司|企业|机构|单位|医院|银行)?|哪些(?:部门|单位|机构|公司|企业)|哪个(?:部门|单位|机构|公司|企业)|什么(?:部门|单位|机构|公司|企业))"
+        ),
+    ),
     ("what", re.compile(r"(?:什么|哪些|哪个|哪种|哪一?项|哪|何|\bwhat\b|\bwhich\b)", re.I)),
 ]
 # Question-only words: they say what is asked, not what the answer sentence contains.
 _STOP = set(
     "的 了 吗 呢 是 在 有 和 与 及 或 被 把 对 为 以 于 就 都 也 还 要 会 能 可 请 问 "
-    "多少 什么 哪 谁 几 何 呀 啊 么 个 些 里 儿 哪里 哪儿 哪些 哪个 哪家 哪位 哪一 哪年 什么 怎么 怎样 如何 为何 为什么 "
+    "多少 什么 哪 谁 几 何 呀 啊 么 个 些 里 儿 哪里 哪儿 哪些 哪个 哪家 哪位 "
+    "哪一 哪年 什么 怎么 怎样 如何 为何 为什么 "
     "the a an of in on at to for by is are was were do does did what which who whom whose when where how many much "
     "and or with from as that this it its be been has have had".split()
 )
@@ -155,7 +178,11 @@ def _tag_table(dictionary: Path) -> dict[str, str]:
     import os
 
     st = dictionary.stat()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cited-qa" / f"jieba-tags-{st.st_size}-{st.st_mtime_ns}.marshal"
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "cited-qa"
+        / f"jieba-tags-{st.st_size}-{st.st_mtime_ns}.marshal"
+    )
     try:
         table = marshal.loads(cache.read_bytes())
         if isinstance(table, dict):
@@ -316,17 +343,20 @@ def _glosses(s: str, nq: str) -> set[tuple[int, int]]:
     """Parentheticals glossing a word of the question: 视觉语言动作 in 「VLA(视觉语言动作)」 for 「VLA是什么意思」."""
     matches = list(_PAREN.finditer(s))
     ends = {b: w for _, b, w, _ in _tagged(s)} if matches else {}
-    return {(m.start(1), m.end(1)) for m in matches
-            if len(ends.get(m.start(), "").strip()) >= 2 and ends[m.start()] in nq and m.group(1) not in nq}
+    return {
+        (m.start(1), m.end(1))
+        for m in matches
+        if len(ends.get(m.start(), "").strip()) >= 2 and ends[m.start()] in nq and m.group(1) not in nq
+    }
 
 
 def _head(nq: str, slot: re.Match | None) -> str:
     """The noun the question word asks about: 颜色 in 什么颜色, 城市 in 哪个城市 (may be empty)."""
     if slot is None:
         return ""
-    rest = nq[slot.start():]
+    rest = nq[slot.start() :]
     m = _WH.match(rest) or _WH.search(rest)
-    tail = rest[m.end():] if m else rest[len(slot.group()):]
+    tail = rest[m.end() :] if m else rest[len(slot.group()) :]
     tail = re.match(r"[\u4e00-\u9fff]{0,2}", tail.lstrip("的")).group()
     return re.split(r"[的是为在有了呢吗和与及]", tail)[0]
 
@@ -374,7 +404,9 @@ def _candidates(kind: str | None, s: str) -> list[tuple[int, int, float]]:
     if kind in ("what", "org", "person", "place", "definition"):
         add(_QUOTED)
         spans += [(a, b, 0.0) for a, b in _entities(s, ("n", "nr", "ns", "nt", "nz", "vn", "eng"))]
-    typed = sorted({(a, b) for a, b, t in spans if t >= 0.7}, key=lambda x: (x[0], -x[1]))  # longest first at each start
+    typed = sorted(
+        {(a, b) for a, b, t in spans if t >= 0.7}, key=lambda x: (x[0], -x[1])
+    )  # longest first at each start
     for i, (a, b) in enumerate(typed):  # lists: 甲局、乙局和丙局
         end = b
         for c, d in typed[i + 1 :]:
@@ -443,8 +475,9 @@ def _longest_common(q: str, s: str) -> tuple[int, int, int]:
     return m.size, m.b, m.b + m.size
 
 
-def _nearness(spans: list[tuple[int, int, float]], positions: list[tuple[int, int, float, str]],
-              before: set[str]) -> tuple[list[float], list[float]]:
+def _nearness(
+    spans: list[tuple[int, int, float]], positions: list[tuple[int, int, float, str]], before: set[str]
+) -> tuple[list[float], list[float]]:
     """For each span, the weights of the question's terms found before it and after it, decaying with
     distance (8 characters: 1/e), a term counting half on the side opposite to where the question had it."""
     if not spans or not positions:
@@ -499,19 +532,33 @@ def answer_features(question: str, cands: list[Candidate], scores: np.ndarray, b
     f = cands[best].features or {}
     kind, _ = question_type(normalize(question))
     return {
-        "top": top, "margin": top - float(rest.max()) if len(rest) else 5.0, "share": 1.0 / float(exp.sum()),
-        "cover": f.get("cover", 0.0), "best_cover": f.get("cover", 0.0) + f.get("cover_gap", 0.0),
-        "clause_cover": f.get("clause_cover", 0.0), "near": f.get("near", 0.0), "typed": f.get("typed", 0.0),
-        "missing": f.get("missing", 0.0), "common": f.get("common", 0.0), "best_common": f.get("common", 0.0) + f.get("common_gap", 0.0),
-        "sent_rank": f.get("sent_rank", 0.0), f"k={kind}": 1.0,
+        "top": top,
+        "margin": top - float(rest.max()) if len(rest) else 5.0,
+        "share": 1.0 / float(exp.sum()),
+        "cover": f.get("cover", 0.0),
+        "best_cover": f.get("cover", 0.0) + f.get("cover_gap", 0.0),
+        "clause_cover": f.get("clause_cover", 0.0),
+        "near": f.get("near", 0.0),
+        "typed": f.get("typed", 0.0),
+        "missing": f.get("missing", 0.0),
+        "common": f.get("common", 0.0),
+        "best_common": f.get("common", 0.0) + f.get("common_gap", 0.0),
+        "sent_rank": f.get("sent_rank", 0.0),
+        f"k={kind}": 1.0,
     }
 
 
 class Extractor:
     """Chooses the answering sentence and span among retrieved passages."""
 
-    def __init__(self, idf: Callable[[str], float], seen: Callable[[str], bool], n_passages: int = 5, n_sentences: int = 3,
-                 ranker: SpanRanker | None = None) -> None:
+    def __init__(
+        self,
+        idf: Callable[[str], float],
+        seen: Callable[[str], bool],
+        n_passages: int = 5,
+        n_sentences: int = 3,
+        ranker: SpanRanker | None = None,
+    ) -> None:
         self.idf = idf
         self.seen = seen
         self.ranker = ranker
@@ -551,7 +598,9 @@ class Extractor:
                 factor *= UNSEEN_PENALTY if t[0] < "\u3400" else UNSEEN_CHAR_PENALTY
         return factor
 
-    def candidates(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> tuple[list[Candidate], float]:
+    def candidates(
+        self, question: str, passages: list[Passage], documents: dict[str, Document]
+    ) -> tuple[list[Candidate], float]:
         """Candidate spans from the best sentences, with heuristic scores and ranker features, and the
         confidence factor for question words the articles never use."""
         qterms = self.question_terms(question)
@@ -577,8 +626,12 @@ class Extractor:
         top_weight = max(qterms.values())
         top = scored[: self.n_sentences]
         # The longest stretch of the question (without its question word) each sentence repeats verbatim.
-        asked = nq[: slot.start()] + " " + nq[slot.end():] if slot else nq
-        common = [_longest_common(asked, normalize(documents[p.chunk.doc_id].text[a:b])) for _, _, p, a, b, _ in top] if learned else []
+        asked = nq[: slot.start()] + " " + nq[slot.end() :] if slot else nq
+        common = (
+            [_longest_common(asked, normalize(documents[p.chunk.doc_id].text[a:b])) for _, _, p, a, b, _ in top]
+            if learned
+            else []
+        )
         most_common = max((c[0] for c in common), default=0)
         # The noun asked about and the question's words beside the question word: the same for every sentence.
         head = _head(nq, slot) if learned else ""
@@ -596,12 +649,38 @@ class Extractor:
                 if feats is not None and learned:
                     n_common, ca, cb = common[rank - 1]
                     dist = ca - sb if sb <= ca else sa - cb if sa >= cb else -1
-                    feats.update({"common": n_common / len(asked), "common_gap": (most_common - n_common) / len(asked),
-                                  "common_near": math.exp(-dist / 4.0) if dist >= 0 and n_common >= 2 else 0.0,
-                                  "common_overlap": float(dist < 0 and n_common >= 2)})
-                    feats.update({"cover": cover, "cover_gap": scored[0][1] - cover, "missing": missing, "sent_rank": 1.0 / rank, "passage_rank": 1.0 / p.rank, "heur": heur,
-                                  f"k={kind}|heur": heur})
-                out.append(Candidate(p.chunk.doc_id, a + sa, a + sb, a, b, p.rank, score + heur, cover * (1.0 if typed else 0.85), feats))
+                    feats.update(
+                        {
+                            "common": n_common / len(asked),
+                            "common_gap": (most_common - n_common) / len(asked),
+                            "common_near": math.exp(-dist / 4.0) if dist >= 0 and n_common >= 2 else 0.0,
+                            "common_overlap": float(dist < 0 and n_common >= 2),
+                        }
+                    )
+                    feats.update(
+                        {
+                            "cover": cover,
+                            "cover_gap": scored[0][1] - cover,
+                            "missing": missing,
+                            "sent_rank": 1.0 / rank,
+                            "passage_rank": 1.0 / p.rank,
+                            "heur": heur,
+                            f"k={kind}|heur": heur,
+                        }
+                    )
+                out.append(
+                    Candidate(
+                        p.chunk.doc_id,
+                        a + sa,
+                        a + sb,
+                        a,
+                        b,
+                        p.rank,
+                        score + heur,
+                        cover * (1.0 if typed else 0.85),
+                        feats,
+                    )
+                )
         if learned:
             _relative(out)
         if kind == "definition" and learned:
@@ -618,17 +697,43 @@ class Extractor:
             return None
         if self.ranker is None:
             best = max(cands, key=lambda c: c.score)
-            return Span(best.doc_id, best.start, best.end, best.sent_start, best.sent_end, best.passage_rank, best.score,
-                        best.confidence * penalty)
+            return Span(
+                best.doc_id,
+                best.start,
+                best.end,
+                best.sent_start,
+                best.sent_end,
+                best.passage_rank,
+                best.score,
+                best.confidence * penalty,
+            )
         scores = self.ranker.scores([c.features for c in cands])
         i = int(np.argmax(scores))
         best = cands[i]
         p = self.ranker.answerable_probability(answer_features(question, cands, scores, i))
-        return Span(best.doc_id, best.start, best.end, best.sent_start, best.sent_end, best.passage_rank, float(scores[i]),
-                    (best.confidence if p is None else p) * penalty)
+        return Span(
+            best.doc_id,
+            best.start,
+            best.end,
+            best.sent_start,
+            best.sent_end,
+            best.passage_rank,
+            float(scores[i]),
+            (best.confidence if p is None else p) * penalty,
+        )
 
-    def _spans(self, nq: str, kind: str | None, slot: re.Match | None, qterms: dict[str, float], total: float, s: str,
-               learned: bool, head: str = "", beside: tuple[str, str] = ("", "")) -> list[tuple[float, int, int, dict | None]]:
+    def _spans(
+        self,
+        nq: str,
+        kind: str | None,
+        slot: re.Match | None,
+        qterms: dict[str, float],
+        total: float,
+        s: str,
+        learned: bool,
+        head: str = "",
+        beside: tuple[str, str] = ("", ""),
+    ) -> list[tuple[float, int, int, dict | None]]:
         """Candidates inside sentence ``s``: (heuristic score, start, end, features or None); ``head`` and
         ``beside`` are the question's head noun and the words around its question word (``_slot_neighbours``)."""
         ns = normalize(s)
@@ -641,7 +746,9 @@ class Extractor:
             typed_inside = any(ga <= a and b <= gb and t >= 0.7 for a, b, t in cands)
             if kind in ("what", "org", "person", "place") and not typed_inside:
                 # A name the tagger did not know: the first noun of the gap, else the whole gap.
-                first = next((t for t in _entities(ns[ga:gb], ("n", "nr", "nz", "nt", "ns", "eng"))[:1] if t[0] == 0), None)
+                first = next(
+                    (t for t in _entities(ns[ga:gb], ("n", "nr", "nz", "nt", "ns", "eng"))[:1] if t[0] == 0), None
+                )
                 if first and kind != "what":
                     cands.append((ga + first[0], ga + first[1], 0.8))
                 cands.append((ga, gb, 0.8 if kind == "what" or not first else 0.4))
@@ -681,9 +788,13 @@ class Extractor:
             if b > a and strength >= best.get((a, b), -1.0):
                 best[(a, b)] = strength
         long_terms = [t for t in qterms if len(t) > 1]
-        kept = [(a, b, strength) for (a, b), strength in best.items()
-                if b - a > 1 and ns[a:b] not in nq  # an answer does not repeat the question
-                and sum(len(t) for t in long_terms if t in ns[a:b]) < (b - a) * 0.6]
+        kept = [
+            (a, b, strength)
+            for (a, b), strength in best.items()
+            if b - a > 1
+            and ns[a:b] not in nq  # an answer does not repeat the question
+            and sum(len(t) for t in long_terms if t in ns[a:b]) < (b - a) * 0.6
+        ]
         lefts, rights = _nearness(kept, positions_t, before)
         scored = []
         for (a, b, strength), left, right in zip(kept, lefts, rights):
@@ -707,21 +818,39 @@ class Extractor:
                 k = f"k={kind}"
                 w = f"w={slot.group() if slot else ''}"
                 feats = {
-                    f"h={head}|last={flags[b - 1]}": 1.0, f"h={head}|lastch={text[-1]}": 1.0,
+                    f"h={head}|last={flags[b - 1]}": 1.0,
+                    f"h={head}|lastch={text[-1]}": 1.0,
                     f"h1={head[-1:]}|last={flags[b - 1]}": 1.0,
-                    "adj_left": float(bool(qleft) and qleft in ns[max(0, a - len(qleft) - 1):a]),
-                    "adj_right": float(bool(qright) and qright in ns[b:b + len(qright) + 1]),
-                    k: 1.0, f"{k}|first={flags[a]}": 1.0, f"{k}|last={flags[b - 1]}": 1.0, f"{k}|typed": strength,
-                    "typed": strength, "in_gap": float(in_gap), f"{k}|in_gap": float(in_gap), "near": near,
-                    "near_left": left / total, "near_right": right / total, f"{k}|near": near,
-                    "len": math.log1p(b - a), f"{k}|len": math.log1p(b - a), "long": float(b - a > 12),
-                    "q_overlap": sum(map(in_q, text)) / len(text), "listed": float(listed),
+                    "adj_left": float(bool(qleft) and qleft in ns[max(0, a - len(qleft) - 1) : a]),
+                    "adj_right": float(bool(qright) and qright in ns[b : b + len(qright) + 1]),
+                    k: 1.0,
+                    f"{k}|first={flags[a]}": 1.0,
+                    f"{k}|last={flags[b - 1]}": 1.0,
+                    f"{k}|typed": strength,
+                    "typed": strength,
+                    "in_gap": float(in_gap),
+                    f"{k}|in_gap": float(in_gap),
+                    "near": near,
+                    "near_left": left / total,
+                    "near_right": right / total,
+                    f"{k}|near": near,
+                    "len": math.log1p(b - a),
+                    f"{k}|len": math.log1p(b - a),
+                    "long": float(b - a > 12),
+                    "q_overlap": sum(map(in_q, text)) / len(text),
+                    "listed": float(listed),
                     f"{k}|digit": float(bool(_DIGIT.search(text))),
-                    "prev_break": float(a == 0 or ns[a - 1] in _BREAKS), "next_break": float(b == len(ns) or ns[b] in _BREAKS),
-                    f"{k}|prev={flags[a - 1] if a else '^'}": 1.0, f"{k}|next={flags[b] if b < len(ns) else '$'}": 1.0,
-                    f"{k}|prevch={ns[a - 1] if a else '^'}": 1.0, f"{k}|nextch={ns[b] if b < len(ns) else '$'}": 1.0,
-                    f"{w}|lastch={text[-1]}": 1.0, f"{w}|firstch={text[0]}": 1.0, f"{w}|last={flags[b - 1]}": 1.0,
-                    f"{k}|prevtok={ends.get(a, '')}": 1.0, f"{k}|nexttok={starts.get(b, '')}": 1.0,
+                    "prev_break": float(a == 0 or ns[a - 1] in _BREAKS),
+                    "next_break": float(b == len(ns) or ns[b] in _BREAKS),
+                    f"{k}|prev={flags[a - 1] if a else '^'}": 1.0,
+                    f"{k}|next={flags[b] if b < len(ns) else '$'}": 1.0,
+                    f"{k}|prevch={ns[a - 1] if a else '^'}": 1.0,
+                    f"{k}|nextch={ns[b] if b < len(ns) else '$'}": 1.0,
+                    f"{w}|lastch={text[-1]}": 1.0,
+                    f"{w}|firstch={text[0]}": 1.0,
+                    f"{w}|last={flags[b - 1]}": 1.0,
+                    f"{k}|prevtok={ends.get(a, '')}": 1.0,
+                    f"{k}|nexttok={starts.get(b, '')}": 1.0,
                     "prevtok_in_q": float(len(ends.get(a, "")) > 1 and ends.get(a, "") in nq),
                     "nexttok_in_q": float(len(starts.get(b, "")) > 1 and starts.get(b, "") in nq),
                 }
@@ -743,21 +872,38 @@ class Extractor:
                             here[t] = w
                         if pb <= b + 12:
                             win_r[t] = w
-                clause_cover, wl, wr = sum(here.values()) / total, sum(win_l.values()) / total, sum(win_r.values()) / total
+                clause_cover, wl, wr = (
+                    sum(here.values()) / total,
+                    sum(win_l.values()) / total,
+                    sum(win_r.values()) / total,
+                )
                 head_last = float(bool(head) and text[-1] == head[-1])
-                feats.update({
-                    "clause_cover": clause_cover, f"{k}|clause_cover": clause_cover,
-                    "win_left": wl, "win_right": wr, f"{k}|win_left": wl, f"{k}|win_right": wr,
-                    "is_clause": float((a, b) in clauses), f"{k}|is_clause": float((a, b) in clauses),
-                    "is_core": float((a, b) in cores), f"{k}|is_core": float((a, b) in cores),
-                    "clauses": float(ib - ia), "to_end": float(b == len(ns)),
-                    "head_last": head_last, "head_in": float(bool(head) and head in text), f"{k}|head_last": head_last,
-                    "copula_before": float(a > 0 and ns[a - 1] in "是为指"),
-                    # a name runs on into what it did (方科告诉记者); a company into its product (星尘智能AstrilotS1)
-                    f"{k}|verbs": float(bisect_left(verbs, b) - bisect_left(verbs, a)),
-                    f"{k}|mixed": float(bool(_HAN.search(text)) and bool(_LATIN.search(text))),
-                    "gloss": float((a, b) in glosses), f"{k}|gloss": float((a, b) in glosses),
-                })
+                feats.update(
+                    {
+                        "clause_cover": clause_cover,
+                        f"{k}|clause_cover": clause_cover,
+                        "win_left": wl,
+                        "win_right": wr,
+                        f"{k}|win_left": wl,
+                        f"{k}|win_right": wr,
+                        "is_clause": float((a, b) in clauses),
+                        f"{k}|is_clause": float((a, b) in clauses),
+                        "is_core": float((a, b) in cores),
+                        f"{k}|is_core": float((a, b) in cores),
+                        "clauses": float(ib - ia),
+                        "to_end": float(b == len(ns)),
+                        "head_last": head_last,
+                        "head_in": float(bool(head) and head in text),
+                        f"{k}|head_last": head_last,
+                        "copula_before": float(a > 0 and ns[a - 1] in "是为指"),
+                        # a name runs on into what it did (方科告诉记者);
+                        # a company into its product (星尘智能AstrilotS1)
+                        f"{k}|verbs": float(bisect_left(verbs, b) - bisect_left(verbs, a)),
+                        f"{k}|mixed": float(bool(_HAN.search(text)) and bool(_LATIN.search(text))),
+                        "gloss": float((a, b) in glosses),
+                        f"{k}|gloss": float((a, b) in glosses),
+                    }
+                )
                 # A span that starts or ends with a word of the question usually carries part of the question.
                 first, last = starts.get(a, ""), ends.get(b, "")
                 edge = {"first_in_q": float(bool(first) and first in nq), "last_in_q": float(bool(last) and last in nq)}

@@ -7,8 +7,8 @@ corrupt or oversized Word file, unknown encoding, empty file).
 Normalisation at ingest (``normalize_extracted``): text extracted from PDFs carries compatibility
 characters (Kangxi radicals such as ⼭ U+2F2D for 山, CJK radical supplements such as ⻓ for 长,
 full-width forms) and spaces a layout engine put between CJK and digits; they are folded (NFKC and
-a radical table) so questions match; full-width punctuation is kept. The folded text is what the index stores, so citations stay
-verbatim against it.
+a radical table) so questions match; full-width punctuation is kept. The folded text is what the
+index stores, so citations stay verbatim against it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ import zipfile
 
 # The simplified-form CJK radical supplements (U+2E80–U+2EFF) that fonts map onto common characters;
 # NFKC leaves them alone (the Kangxi radicals U+2F00–U+2FD5 it folds itself).
-_RADICALS = str.maketrans(dict(zip("⻆⻉⻋⻓⻔⻙⻚⻛⻜⻝⻢⻥⻦⻨⻩⻬⻮⻰⻳⺠⺟⻄⻌⻍⻏⻖⻅⻈⻊⻑",
-                                   "角贝车长门韦页风飞饣马鱼鸟麦黄齐齿龙龟民母西辶辶阝阝见讠足镸")))
+_RADICALS = str.maketrans(
+    dict(
+        zip(
+            "⻆⻉⻋⻓⻔⻙⻚⻛⻜⻝⻢⻥⻦⻨⻩⻬⻮⻰⻳⺠⺟⻄⻌⻍⻏⻖⻅⻈⻊⻑",
+            "角贝车长门韦页风飞饣马鱼鸟麦黄齐齿龙龟民母西辶辶阝阝见讠足镸",
+        )
+    )
+)
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Compatibility characters folded by NFKC: Kangxi radicals, CJK compatibility ideographs, Latin ligatures.
 # (Full-width punctuation such as ，。： stays as written: it is how Chinese text is punctuated.)
@@ -107,7 +113,9 @@ def docx_markdown(raw: bytes) -> str:
     size = sum(i.file_size for i in infos)
     packed = max(1, sum(i.compress_size for i in infos))
     if size > MAX_DOCX_UNCOMPRESSED or size / packed > MAX_DOCX_RATIO:
-        raise ValueError(f"the Word file unpacks to {size / 2**20:.0f} MiB ({size / packed:.0f}× its size): refused as a zip bomb")
+        raise ValueError(
+            f"the Word file unpacks to {size / 2**20:.0f} MiB ({size / packed:.0f}× its size): refused as a zip bomb"
+        )
     import docx
 
     try:

@@ -92,11 +92,19 @@ class StoredIndex:
     lexical: BM25
 
     @classmethod
-    def in_memory(cls, manifest: dict, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray) -> StoredIndex:
+    def in_memory(
+        cls, manifest: dict, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray
+    ) -> StoredIndex:
         """An index that is never written (``QA.build`` without a folder)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        return cls(manifest, {d.doc_id: d for d in documents}, list(chunks), vectors, make_faiss_index(vectors),
-                   BM25.fit([c.text for c in chunks]))
+        return cls(
+            manifest,
+            {d.doc_id: d for d in documents},
+            list(chunks),
+            vectors,
+            make_faiss_index(vectors),
+            BM25.fit([c.text for c in chunks]),
+        )
 
     def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, len(self.chunks)))
@@ -141,7 +149,9 @@ def build_lock(index_dir: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray) -> StoredIndex:
+def save(
+    index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray
+) -> StoredIndex:
     """Write a new complete version and switch ``CURRENT`` to it; old versions are removed."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -150,8 +160,19 @@ def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: lis
     tmp.mkdir()
     previous = (current_version(index_dir) or Path("")).name
     try:
-        _write_jsonl(tmp / "documents.jsonl", ({"doc_id": d.doc_id, "title": d.title, "text": d.text, "source": d.source,
-                                                "sections": [asdict(s) for s in d.sections]} for d in documents))
+        _write_jsonl(
+            tmp / "documents.jsonl",
+            (
+                {
+                    "doc_id": d.doc_id,
+                    "title": d.title,
+                    "text": d.text,
+                    "source": d.source,
+                    "sections": [asdict(s) for s in d.sections],
+                }
+                for d in documents
+            ),
+        )
         _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
@@ -159,8 +180,13 @@ def save(index_dir: Path, manifest: dict, documents: list[Document], chunks: lis
         faiss.write_index(index, str(tmp / "vectors.faiss"))
         lexical = BM25.fit([c.text for c in chunks])
         np.savez(tmp / "lexical.npz", **lexical.to_arrays())
-        manifest = dict(manifest, format_version=FORMAT_VERSION, n_chunks=len(chunks), index_type=type(index).__name__,
-                        files={name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size} for name in FILES})
+        manifest = dict(
+            manifest,
+            format_version=FORMAT_VERSION,
+            n_chunks=len(chunks),
+            index_type=type(index).__name__,
+            files={name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size} for name in FILES},
+        )
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         for name in (*FILES, "manifest.json"):
             with open(tmp / name, "rb") as f:
@@ -207,7 +233,9 @@ def _manifest(version: Path) -> dict:
     try:
         return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"index manifest in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
+        raise IndexCorrupt(
+            f"index manifest in {version} is unreadable ({exc}); rebuild with `python -m qa build`"
+        ) from exc
 
 
 def load(index_dir: Path, attempts: int = 3) -> StoredIndex:
@@ -233,21 +261,27 @@ def _load(version: Path) -> StoredIndex:
     manifest = _manifest(version)
     files = READABLE.get(manifest.get("format_version"))
     if files is None:
-        raise IndexCorrupt(f"index in {version} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}; rebuild it")
+        raise IndexCorrupt(
+            f"index in {version} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}; rebuild it"
+        )
     for name in files:
         path = version / name
         expected = manifest.get("files", {}).get(name, {})
         if not path.exists():
             raise IndexCorrupt(f"index file {path} is missing; rebuild with `python -m qa build`")
         if path.stat().st_size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
-            raise IndexCorrupt(f"index file {path} is truncated or corrupted (checksum mismatch); rebuild with `python -m qa build`")
+            raise IndexCorrupt(
+                f"index file {path} is truncated or corrupted (checksum mismatch); rebuild with `python -m qa build`"
+            )
     try:
         documents = {}
         for line in (version / "documents.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             sections = tuple(Section(**s) for s in row.pop("sections"))
             documents[row["doc_id"]] = Document(sections=sections, **row)
-        chunks = [Chunk(**json.loads(line)) for line in (version / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        chunks = [
+            Chunk(**json.loads(line)) for line in (version / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
         with _NPY_LOCK:
             vectors = np.load(version / "vectors.npy", allow_pickle=False)
         index = faiss.read_index(str(version / "vectors.faiss"))
@@ -259,6 +293,8 @@ def _load(version: Path) -> StoredIndex:
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise IndexCorrupt(f"index in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
     if len(chunks) != len(vectors) or index.ntotal != len(chunks) or lexical.n_docs != len(chunks):
-        raise IndexCorrupt(f"index in {version} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, "
-                           f"{index.ntotal} indexed, {lexical.n_docs} in BM25)")
+        raise IndexCorrupt(
+            f"index in {version} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, "
+            f"{index.ntotal} indexed, {lexical.n_docs} in BM25)"
+        )
     return StoredIndex(manifest, documents, chunks, vectors, index, lexical)

@@ -18,9 +18,23 @@ ARRAYS = ("terms", "indptr", "texts", "weights", "idf", "shape")
 class BM25:
     """Okapi BM25 with a precomputed weight for each (term, text) pair."""
 
-    def __init__(self, vocab: dict[str, int], indptr: np.ndarray, texts: np.ndarray, weights: np.ndarray,
-                 idf: np.ndarray, n_docs: int) -> None:
-        self.vocab, self.indptr, self.texts, self.weights, self.idf, self.n_docs = vocab, indptr, texts, weights, idf, n_docs
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        indptr: np.ndarray,
+        texts: np.ndarray,
+        weights: np.ndarray,
+        idf: np.ndarray,
+        n_docs: int,
+    ) -> None:
+        self.vocab, self.indptr, self.texts, self.weights, self.idf, self.n_docs = (
+            vocab,
+            indptr,
+            texts,
+            weights,
+            idf,
+            n_docs,
+        )
 
     @classmethod
     def fit(cls, texts: list[str], k1: float = 1.2, b: float = 0.75) -> BM25:
@@ -72,8 +86,14 @@ class BM25:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (no objects, so no pickle) for ``np.savez``."""
         names = sorted(self.vocab, key=self.vocab.__getitem__)
-        return {"terms": np.asarray(names, dtype=str), "indptr": self.indptr, "texts": self.texts,
-                "weights": self.weights, "idf": self.idf, "shape": np.asarray([self.n_docs, len(names)], np.int64)}
+        return {
+            "terms": np.asarray(names, dtype=str),
+            "indptr": self.indptr,
+            "texts": self.texts,
+            "weights": self.weights,
+            "idf": self.idf,
+            "shape": np.asarray([self.n_docs, len(names)], np.int64),
+        }
 
     @classmethod
     def from_arrays(cls, arrays) -> BM25:
@@ -83,7 +103,14 @@ class BM25:
         n_docs, n_terms = (int(v) for v in arrays["shape"])
         names = arrays["terms"].tolist()
         indptr = arrays["indptr"]
-        if len(names) != n_terms or len(indptr) != n_terms + 1 or len(arrays["idf"]) != n_terms \
-                or len(arrays["texts"]) != len(arrays["weights"]) or (n_terms and int(indptr[-1]) != len(arrays["texts"])):
+        if (
+            len(names) != n_terms
+            or len(indptr) != n_terms + 1
+            or len(arrays["idf"]) != n_terms
+            or len(arrays["texts"]) != len(arrays["weights"])
+            or (n_terms and int(indptr[-1]) != len(arrays["texts"]))
+        ):
             raise ValueError("BM25 arrays have inconsistent sizes")
-        return cls({t: i for i, t in enumerate(names)}, indptr, arrays["texts"], arrays["weights"], arrays["idf"], n_docs)
+        return cls(
+            {t: i for i, t in enumerate(names)}, indptr, arrays["texts"], arrays["weights"], arrays["idf"], n_docs
+        )

@@ -73,7 +73,9 @@ class SpanRanker:
             object.__setattr__(self, "_column", {name: j for j, name in enumerate(self.columns)})
             for forest in self._forests:
                 if forest.num_features != len(self.columns) + 1:
-                    raise ValueError(f"span ranker trees expect {forest.num_features} features, not {len(self.columns) + 1}")
+                    raise ValueError(
+                        f"span ranker trees expect {forest.num_features} features, not {len(self.columns) + 1}"
+                    )
 
     def score(self, features: dict[str, float]) -> float:
         """The linear stage's score of one candidate."""
@@ -109,9 +111,19 @@ class SpanRanker:
         return _sigmoid(_dot(self.answerable, self.answerable_bias, features))
 
     def save(self, path: Path) -> None:
-        payload = {"format": FORMATS[-1], "bias": self.bias, "weights": self.weights, "meta": self.meta,
-                   "columns": list(self.columns), "trees": list(self.trees), "blend": self.blend, "rescore_top": self.rescore_top,
-                   "answerable": None if self.answerable is None else {"bias": self.answerable_bias, "weights": self.answerable}}
+        payload = {
+            "format": FORMATS[-1],
+            "bias": self.bias,
+            "weights": self.weights,
+            "meta": self.meta,
+            "columns": list(self.columns),
+            "trees": list(self.trees),
+            "blend": self.blend,
+            "rescore_top": self.rescore_top,
+            "answerable": None
+            if self.answerable is None
+            else {"bias": self.answerable_bias, "weights": self.answerable},
+        }
         Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
 
     @classmethod
@@ -123,7 +135,14 @@ class SpanRanker:
         if not isinstance(data, dict) or data.get("format") not in FORMATS:
             raise ValueError(f"{path} is not a span-ranker file")
         ans = data.get("answerable") or None
-        return cls({k: float(v) for k, v in data["weights"].items()}, float(data["bias"]), data.get("meta", {}),
-                   _tree_models(data.get("trees")), tuple(data.get("columns") or ()),
-                   None if ans is None else {k: float(v) for k, v in ans["weights"].items()},
-                   0.0 if ans is None else float(ans["bias"]), float(data.get("blend", 0.0)), int(data.get("rescore_top", 0)))
+        return cls(
+            {k: float(v) for k, v in data["weights"].items()},
+            float(data["bias"]),
+            data.get("meta", {}),
+            _tree_models(data.get("trees")),
+            tuple(data.get("columns") or ()),
+            None if ans is None else {k: float(v) for k, v in ans["weights"].items()},
+            0.0 if ans is None else float(ans["bias"]),
+            float(data.get("blend", 0.0)),
+            int(data.get("rescore_top", 0)),
+        )

@@ -31,8 +31,11 @@ from .windows import batch, best_span, context_tokens, log_softmax, question_ids
 log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parent / "models" / "e5-reader"
-REBUILD = ("python -m qa.convert_e5 && python -m qa.train_reader --data ../shared/train "
-           "&& python -m qa.train_reader --export --data ../shared/train && python -m qa.calibrate_reader --data ../shared/train")
+REBUILD = (
+    "python -m qa.convert_e5 && python -m qa.train_reader --data ../shared/train "
+    "&& python -m qa.train_reader --export --data ../shared/train "
+    "&& python -m qa.calibrate_reader --data ../shared/train"
+)
 
 
 class ReaderError(Exception):
@@ -40,7 +43,7 @@ class ReaderError(Exception):
 
 
 def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
-    """A ``Span`` for document characters [a, b) found in passage ``p`` (outer whitespace trimmed), with its sentence."""
+    """A ``Span`` for document characters [a, b) of passage ``p`` (outer whitespace trimmed), with its sentence."""
     while a < b and text[a].isspace():
         a += 1
     while b > a and text[b - 1].isspace():
@@ -57,8 +60,13 @@ class BundledReader:
     Constructing it checks the files (present, complete, shaped as ``config.json`` says) without loading
     them; the weights, and torch, load on the first question that needs the reader (or ``warm_up()``)."""
 
-    def __init__(self, path: str | Path = BUNDLED, n_passages: int | None = None, max_answer_tokens: int = 64,
-                 threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path = BUNDLED,
+        n_passages: int | None = None,
+        max_answer_tokens: int = 64,
+        threshold: float | None = None,
+    ) -> None:
         from .bert import BertConfig, safetensors_shapes
 
         path = Path(path)
@@ -72,7 +80,11 @@ class BundledReader:
             if shapes != expected:
                 wrong = sorted(set(shapes) ^ set(expected)) or [k for k in expected if shapes[k] != expected[k]]
                 raise ValueError(f"its tensors do not match config.json ({len(wrong)} differ, e.g. {wrong[0]})")
-            settings = json.loads((path / "reader.json").read_text(encoding="utf-8")) if (path / "reader.json").is_file() else {}
+            settings = (
+                json.loads((path / "reader.json").read_text(encoding="utf-8"))
+                if (path / "reader.json").is_file()
+                else {}
+            )
         except Exception as exc:  # any damage: a truncated file, wrong shapes, bad JSON
             raise self._error(path, exc) from exc
         self.path = path
@@ -86,8 +98,10 @@ class BundledReader:
 
     @staticmethod
     def _error(path: Path, exc: Exception) -> ReaderError:
-        return ReaderError(f"the reader in {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}): "
-                           f"rebuild it with `{REBUILD}`")
+        return ReaderError(
+            f"the reader in {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}): "
+            f"rebuild it with `{REBUILD}`"
+        )
 
     def warm_up(self) -> None:
         """Load torch, the tokenizer and the weights now (the app does, so that no question waits for them)."""
@@ -105,7 +119,9 @@ class BundledReader:
         try:
             tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
             model = BertForQuestionAnswering(self.config)
-            model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / "model.safetensors")).items()}, strict=True)
+            model.load_state_dict(
+                {k: v.float() for k, v in load_file(str(self.path / "model.safetensors")).items()}, strict=True
+            )
         except Exception as exc:
             raise self._error(self.path, exc) from exc
         self.tokenizer, self.torch, self.model = tokenizer, torch, model.eval()
@@ -138,8 +154,13 @@ class BundledReader:
                 best[owner[k]] = (prob, a, b, float(np.exp(null)))
         return best
 
-    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document],
-                ranges: list[tuple[int, int]] | None = None) -> Span | None:
+    def extract(
+        self,
+        question: str,
+        passages: list[Passage],
+        documents: dict[str, Document],
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> Span | None:
         """The best span of the top passages; ``ranges`` (document offsets, one per passage) narrows what is read."""
         top = passages[: self.n_passages]
         ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
@@ -176,8 +197,22 @@ def focus(text: str, start: int, end: int, weights: dict[str, float], chars: int
 # The answerability model's inputs (reader.json's "answerability" names them; other names are an error). No
 # collection-relative scores (the fused z-score, BM25): an answer must not lose confidence because the user's own
 # collection is small; the dense cosine of the top passage is absolute.
-ANSWERABILITY_FEATURES = ("reader_logp", "reader_null_logp", "reader_margin", "reader_rank", "read", "ranker_conf",
-                          "agree", "from_ranker", "log_unseen", "coverage", "missing", "top_dense", "english", "log_len")
+ANSWERABILITY_FEATURES = (
+    "reader_logp",
+    "reader_null_logp",
+    "reader_margin",
+    "reader_rank",
+    "read",
+    "ranker_conf",
+    "agree",
+    "from_ranker",
+    "log_unseen",
+    "coverage",
+    "missing",
+    "top_dense",
+    "english",
+    "log_len",
+)
 
 
 def coverage(weights: dict[str, float], text: str) -> tuple[float, float]:
@@ -192,8 +227,14 @@ def coverage(weights: dict[str, float], text: str) -> tuple[float, float]:
     return share, max((w for t, w in weights.items() if t not in present), default=0.0) / top
 
 
-def answerability_features(reads: list[tuple[float, float, str, tuple]], ranker: tuple[float, str, tuple] | None,
-                           top: Passage | None, unseen: float, question: str, from_ranker: bool) -> dict[str, float]:
+def answerability_features(
+    reads: list[tuple[float, float, str, tuple]],
+    ranker: tuple[float, str, tuple] | None,
+    top: Passage | None,
+    unseen: float,
+    question: str,
+    from_ranker: bool,
+) -> dict[str, float]:
     """What the answerability model sees about one answer: ``reads`` per passage read (span probability,
     no-answer probability, span text, the passage's ``coverage``; empty when the reader was skipped), the
     feature ranker's (confidence, text, coverage), the top passage, the unseen-word factor; ``from_ranker``
@@ -206,12 +247,17 @@ def answerability_features(reads: list[tuple[float, float, str, tuple]], ranker:
     conf, rtext, rcover = ranker if ranker else (0.0, "", (0.0, 0.0))
     answer = rtext if from_ranker else best[2]
     return {
-        "reader_logp": float(np.log(best[0] + 1e-6)), "reader_null_logp": float(np.log(best[1] + 1e-6)),
+        "reader_logp": float(np.log(best[0] + 1e-6)),
+        "reader_null_logp": float(np.log(best[1] + 1e-6)),
         "reader_margin": float(np.log(best[0] + 1e-6) - np.log(second + 1e-6)) if len(reads) > 1 else 0.0,
-        "reader_rank": float(order[0] + 1) if reads else 0.0, "read": float(bool(reads)),
-        "ranker_conf": float(conf), "agree": overlap(best[2], rtext) if reads and rtext else 0.0,
-        "from_ranker": float(from_ranker), "log_unseen": float(np.log(unseen + 1e-6)),
-        "coverage": float((rcover if from_ranker else best[3])[0]), "missing": float((rcover if from_ranker else best[3])[1]),
+        "reader_rank": float(order[0] + 1) if reads else 0.0,
+        "read": float(bool(reads)),
+        "ranker_conf": float(conf),
+        "agree": overlap(best[2], rtext) if reads and rtext else 0.0,
+        "from_ranker": float(from_ranker),
+        "log_unseen": float(np.log(unseen + 1e-6)),
+        "coverage": float((rcover if from_ranker else best[3])[0]),
+        "missing": float((rcover if from_ranker else best[3])[1]),
         "top_dense": float(top.dense_score or 0.0) if top else 0.0,
         "english": float(sum(c.isascii() and c.isalpha() for c in question) > len(question) / 2),
         "log_len": float(np.log1p(len(answer))),
@@ -235,10 +281,16 @@ class Cascade:
         self.answerability = None
         if model:
             if tuple(model.get("features", ())) != ANSWERABILITY_FEATURES:
-                raise ReaderError(f"{reader.path / 'reader.json'} names answerability features this code does not "
-                                  f"compute: rebuild it with `python -m qa.calibrate_reader --data ../shared/train`")
-            self.answerability = (np.asarray(model["mean"]), np.asarray(model["scale"]), np.asarray(model["weights"]),
-                                  float(model["bias"]))
+                raise ReaderError(
+                    f"{reader.path / 'reader.json'} names answerability features this code does not "
+                    f"compute: rebuild it with `python -m qa.calibrate_reader --data ../shared/train`"
+                )
+            self.answerability = (
+                np.asarray(model["mean"]),
+                np.asarray(model["scale"]),
+                np.asarray(model["weights"]),
+                float(model["bias"]),
+            )
 
     def probability(self, features: dict[str, float]) -> float:
         """The answerability model's probability that the answer with these features is right."""
@@ -258,13 +310,27 @@ class Cascade:
         span = ranked if sure else None
         if not sure:
             top = passages[: self.reader.n_passages]
-            ranges = [focus(documents[p.chunk.doc_id].text, p.chunk.start, p.chunk.end, weights, self.focus)
-                      if self.focus else (p.chunk.start, p.chunk.end) for p in top]
+            ranges = [
+                focus(documents[p.chunk.doc_id].text, p.chunk.start, p.chunk.end, weights, self.focus)
+                if self.focus
+                else (p.chunk.start, p.chunk.end)
+                for p in top
+            ]
             texts = [documents[p.chunk.doc_id].text for p in top]
-            for p, text, (lo, hi), (prob, a, b, null) in zip(top, texts, ranges,
-                                                             self.reader.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])):
-                reads.append((prob, null, text[lo + a : lo + b] if b > a else "",
-                              coverage(weights, text[lo:hi]) if self.answerability else (0.0, 0.0)))
+            for p, text, (lo, hi), (prob, a, b, null) in zip(
+                top,
+                texts,
+                ranges,
+                self.reader.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)]),
+            ):
+                reads.append(
+                    (
+                        prob,
+                        null,
+                        text[lo + a : lo + b] if b > a else "",
+                        coverage(weights, text[lo:hi]) if self.answerability else (0.0, 0.0),
+                    )
+                )
                 if b > a and (span is None or prob > span.confidence):
                     span = _span(p, text, prob, lo + a, lo + b)
         if span is None:
@@ -273,11 +339,27 @@ class Cascade:
             ranker = None
             if ranked is not None:
                 doc = documents[ranked.doc_id].text
-                home = next((p for p in passages if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end), None)
-                ranker = (ranked.confidence, doc[ranked.start : ranked.end],
-                          coverage(weights, doc[home.chunk.start : home.chunk.end]) if home else (0.0, 0.0))
-            f = answerability_features(reads, ranker, passages[0] if passages else None,
-                                       self.features.unseen_factor_of(weights), question, sure)
+                home = next(
+                    (
+                        p
+                        for p in passages
+                        if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end
+                    ),
+                    None,
+                )
+                ranker = (
+                    ranked.confidence,
+                    doc[ranked.start : ranked.end],
+                    coverage(weights, doc[home.chunk.start : home.chunk.end]) if home else (0.0, 0.0),
+                )
+            f = answerability_features(
+                reads,
+                ranker,
+                passages[0] if passages else None,
+                self.features.unseen_factor_of(weights),
+                question,
+                sure,
+            )
             return replace(span, confidence=self.probability(f))
         if self.unseen:
             span = replace(span, confidence=span.confidence * self.features.unseen_factor_of(weights))
@@ -287,8 +369,14 @@ class Cascade:
 class TransformerReader:
     """Reads the top passages with a Hugging Face extractive-QA model (``QA_READER``)."""
 
-    def __init__(self, name_or_path: str, n_passages: int = 3, max_answer_tokens: int = 30, device: str = "cpu",
-                 threshold: float = 0.1) -> None:
+    def __init__(
+        self,
+        name_or_path: str,
+        n_passages: int = 3,
+        max_answer_tokens: int = 30,
+        device: str = "cpu",
+        threshold: float = 0.1,
+    ) -> None:
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
         self.name = name_or_path
@@ -303,8 +391,14 @@ class TransformerReader:
         """(probability, start, end) of the best context span, in characters, or None."""
         import torch
 
-        enc = self.tokenizer(question, context, truncation="only_second", max_length=512, return_offsets_mapping=True,
-                             return_tensors="pt")
+        enc = self.tokenizer(
+            question,
+            context,
+            truncation="only_second",
+            max_length=512,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
         offsets = enc.pop("offset_mapping")[0].tolist()
         in_context = [s == 1 for s in enc.sequence_ids(0)]
         with torch.no_grad():

@@ -29,7 +29,9 @@ def _z(x: float, mean: float, std: float) -> float:
 class Retriever:
     """Finds the chunks of a ``StoredIndex`` that best match a question."""
 
-    def __init__(self, store: StoredIndex, embedder: Embedder | None, mode: Mode = "hybrid", lexical_weight: float | None = None) -> None:
+    def __init__(
+        self, store: StoredIndex, embedder: Embedder | None, mode: Mode = "hybrid", lexical_weight: float | None = None
+    ) -> None:
         """``lexical_weight``: BM25's share of the mix; by default the embedding model's own (``ModelSpec``)."""
         if mode not in MODES:
             raise ValueError(f"retriever must be one of {', '.join(MODES)}, not {mode!r}")
@@ -71,7 +73,10 @@ class Retriever:
             d_mean, d_std = float(sample.mean()), float(sample.std())
             l_mean, l_std = float(lexical.mean()), float(lexical.std())
             w = self.lexical_weight
-            fused = {i: w * _z(float(lexical[i]), l_mean, l_std) + (1 - w) * _z(d, d_mean, d_std) for i, d in candidates.items()}
+            fused = {
+                i: w * _z(float(lexical[i]), l_mean, l_std) + (1 - w) * _z(d, d_mean, d_std)
+                for i, d in candidates.items()
+            }
             ranked = sorted(fused, key=lambda i: -fused[i])
         docs = self.store.documents
         return [

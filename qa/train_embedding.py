@@ -73,10 +73,18 @@ def build_tokenizer(texts: list[str], max_words: int, min_count: int) -> Tokeniz
         words.update(w for w in jieba.cut(t, HMM=False) if len(w) >= 2 and not w.isspace())
     vocab = ["[UNK]"] + sorted(chars)
     vocab += [w for w, c in words.most_common() if c >= min_count][:max_words]
-    tok = Tokenizer(WordPiece({w: i for i, w in enumerate(dict.fromkeys(vocab))}, unk_token="[UNK]",
-                              continuing_subword_prefix="", max_input_chars_per_word=10_000))
+    tok = Tokenizer(
+        WordPiece(
+            {w: i for i, w in enumerate(dict.fromkeys(vocab))},
+            unk_token="[UNK]",
+            continuing_subword_prefix="",
+            max_input_chars_per_word=10_000,
+        )
+    )
     tok.normalizer = norm
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=False)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=False)]
+    )
     return tok
 
 
@@ -100,8 +108,18 @@ def heldout_recall(model, data_dir: Path, k: int = 5) -> float:
     return float(np.mean([gold in row for (_, gold), row in zip(qs, top)]))
 
 
-def train(out: Path, data_dir: Path = DATA, dim: int = 256, max_words: int = 20_000, min_count: int = 3,
-          epochs: int = 4, batch: int = 256, lr: float = 0.05, scale: float = 20.0, seed: int = 42) -> dict:
+def train(
+    out: Path,
+    data_dir: Path = DATA,
+    dim: int = 256,
+    max_words: int = 20_000,
+    min_count: int = 3,
+    epochs: int = 4,
+    batch: int = 256,
+    lr: float = 0.05,
+    scale: float = 20.0,
+    seed: int = 42,
+) -> dict:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
@@ -132,7 +150,9 @@ def train(out: Path, data_dir: Path = DATA, dim: int = 256, max_words: int = 20_
             p = _embed(emb, [p_bags[i] for i in idx])
             logits = scale * q @ p.T
             labels = torch.arange(len(idx))
-            loss = (torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)) / 2
+            loss = (
+                torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
+            ) / 2
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -148,10 +168,20 @@ def train(out: Path, data_dir: Path = DATA, dim: int = 256, max_words: int = 20_
     log.info("held-out CMRC 2018 dense recall@5: %.3f", recall)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
-    stats = {"pairs": len(pairs), "vocab": tok.get_vocab_size(), "dim": dim, "epochs": epochs, "batch": batch, "lr": lr,
-             "seed": seed, "heldout_cmrc_recall@5": round(recall, 4)}
+    stats = {
+        "pairs": len(pairs),
+        "vocab": tok.get_vocab_size(),
+        "dim": dim,
+        "epochs": epochs,
+        "batch": batch,
+        "lr": lr,
+        "seed": seed,
+        "heldout_cmrc_recall@5": round(recall, 4),
+    }
     (out / "training.json").write_text(json.dumps(stats, indent=1))
-    (out / "README.md").write_text(MODEL_CARD.format(**{k.replace("@", "_at_"): v for k, v in stats.items()}), encoding="utf-8")
+    (out / "README.md").write_text(
+        MODEL_CARD.format(**{k.replace("@", "_at_"): v for k, v in stats.items()}), encoding="utf-8"
+    )
     return dict(stats, train_seconds=round(time.time() - t0, 1))
 
 
@@ -198,7 +228,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    print(json.dumps(train(args.out, args.data, args.dim, args.max_words, epochs=args.epochs, lr=args.lr, seed=args.seed), indent=1))
+    print(
+        json.dumps(
+            train(args.out, args.data, args.dim, args.max_words, epochs=args.epochs, lr=args.lr, seed=args.seed),
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -194,9 +194,20 @@ def _fit_trees(table: _Table, l2: float, n_trees: int):
     labels = np.where(table.em > 0, 3, np.where(table.f1 >= 0.8, 2, np.where(table.f1 >= 0.5, 1, 0)))
     models = []
     for seed in SEEDS:
-        model = lightgbm.LGBMRanker(objective="lambdarank", n_estimators=n_trees, learning_rate=0.05, num_leaves=31,
-                                    min_child_samples=20, colsample_bytree=0.5, subsample=0.8, subsample_freq=1,
-                                    lambdarank_truncation_level=10, random_state=seed, n_jobs=2, verbose=-1)
+        model = lightgbm.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=n_trees,
+            learning_rate=0.05,
+            num_leaves=31,
+            min_child_samples=20,
+            colsample_bytree=0.5,
+            subsample=0.8,
+            subsample_freq=1,
+            lambdarank_truncation_level=10,
+            random_state=seed,
+            n_jobs=2,
+            verbose=-1,
+        )
         models.append(model.fit(X, labels, group=table.sizes[table.sizes > 0]))
     return models, cols
 
@@ -210,8 +221,7 @@ def _ranker(table: _Table, w: np.ndarray, models, cols, n_trees: int, blend: flo
     names = table.vec.get_feature_names_out()
     weights = {str(n): round(float(v), 6) for n, v in zip(names, w) if abs(v) >= MIN_WEIGHT}
     trees = tuple(m.booster_.model_to_string(num_iteration=n_trees) for m in models)
-    return SpanRanker(weights, 0.0, kw.pop("meta", {}), trees,
-                      tuple(str(names[j]) for j in cols), blend=blend, **kw)
+    return SpanRanker(weights, 0.0, kw.pop("meta", {}), trees, tuple(str(names[j]) for j in cols), blend=blend, **kw)
 
 
 def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1500) -> dict:
@@ -222,7 +232,13 @@ def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1500) ->
     val_rows = list(examples("validation", data_dir))
     tr = _Table(train_rows)
     va = _Table(val_rows, tr.vec)
-    log.info("%d training candidates for %d questions, %d validation (%.0fs)", tr.X.shape[0], len(tr.sizes), va.X.shape[0], time.time() - t0)
+    log.info(
+        "%d training candidates for %d questions, %d validation (%.0fs)",
+        tr.X.shape[0],
+        len(tr.sizes),
+        va.X.shape[0],
+        time.time() - t0,
+    )
 
     # 1. linear stage: the L2 penalty by validation F1
     best = None
@@ -242,34 +258,71 @@ def train(out: Path = DEFAULT_PATH, data_dir: Path = DATA, trees: int = 1500) ->
     n_best, blend = _trees_and_blend(lambda n, b: va.quality(by_count[n] + b * linear_v)[1], list(by_count))
     z = by_count[n_best] + blend * linear_v
     tree_em, tree_f1 = va.quality(z)
-    log.info("trees: validation EM %.1f F1 %.1f with %d trees + %.2f x linear (%.0fs)", tree_em, tree_f1, n_best, blend, time.time() - t0)
+    log.info(
+        "trees: validation EM %.1f F1 %.1f with %d trees + %.2f x linear (%.0fs)",
+        tree_em,
+        tree_f1,
+        n_best,
+        blend,
+        time.time() - t0,
+    )
     cascades = {k: va.quality(va.cascade(z, linear_v, k)) for k in RESCORE_TOPS}
     top_k = min((k for k, (_, f1) in cascades.items() if f1 >= tree_f1 - RESCORE_LOSS), default=0)
-    log.info("trees on the linear stage's best k: %s -> %d",
-             ", ".join(f"k={k} EM {em:.1f} F1 {f1:.1f}" for k, (em, f1) in cascades.items()), top_k)
+    log.info(
+        "trees on the linear stage's best k: %s -> %d",
+        ", ".join(f"k={k} EM {em:.1f} F1 {f1:.1f}" for k, (em, f1) in cascades.items()),
+        top_k,
+    )
     if top_k:
         tree_em, tree_f1 = cascades[top_k]
 
     # 3. answerability: validation questions with and without their gold paragraph, scored by this
     #    (training-articles-only) ranker, as the final ranker will score questions it has not seen
-    answerable, answerable_bias, acc, threshold = fit_answerability(_ranker(tr, w, models, cols, n_best, blend, rescore_top=top_k), val_rows, data_dir)
+    answerable, answerable_bias, acc, threshold = fit_answerability(
+        _ranker(tr, w, models, cols, n_best, blend, rescore_top=top_k), val_rows, data_dir
+    )
 
     # 4. the final ranker: the chosen settings refitted on training + validation articles
     al = _Table(train_rows + val_rows)
     w_all = fit_listwise(al.X, al.em, al.sizes, l2)
     models_all, cols_all = _fit_trees(al, l2, n_best)
-    meta = {"trained_on": "training + validation articles of " + ", ".join(SETS) + " (settings chosen on the validation "
-                          "articles with a training-only fit; answerability fitted on validation articles)",
-            "candidates": int(al.X.shape[0]), "questions": int(len(al.sizes)), "l2": l2, "trees": n_best, "blend": blend, "rescore_top": top_k,
-            "min_count": MIN_COUNT, "seeds": list(SEEDS), "validation_linear_em": round(lin_em, 2), "validation_linear_f1": round(lin_f1, 2),
-            "validation_em": round(tree_em, 2), "validation_f1": round(tree_f1, 2), "answerability_fit_accuracy": round(acc, 3),
-            "abstain_below": threshold,
-            "licence": "derived from CMRC 2018 (CC BY-SA 4.0), DRCD (CC BY-SA 3.0), XQuAD (CC BY-SA 4.0)"}
-    _ranker(al, w_all, models_all, cols_all, n_best, blend, rescore_top=top_k, meta=meta, answerable=answerable, answerable_bias=answerable_bias).save(out)
+    meta = {
+        "trained_on": "training + validation articles of " + ", ".join(SETS) + " (settings chosen on the validation "
+        "articles with a training-only fit; answerability fitted on validation articles)",
+        "candidates": int(al.X.shape[0]),
+        "questions": int(len(al.sizes)),
+        "l2": l2,
+        "trees": n_best,
+        "blend": blend,
+        "rescore_top": top_k,
+        "min_count": MIN_COUNT,
+        "seeds": list(SEEDS),
+        "validation_linear_em": round(lin_em, 2),
+        "validation_linear_f1": round(lin_f1, 2),
+        "validation_em": round(tree_em, 2),
+        "validation_f1": round(tree_f1, 2),
+        "answerability_fit_accuracy": round(acc, 3),
+        "abstain_below": threshold,
+        "licence": "derived from CMRC 2018 (CC BY-SA 4.0), DRCD (CC BY-SA 3.0), XQuAD (CC BY-SA 4.0)",
+    }
+    _ranker(
+        al,
+        w_all,
+        models_all,
+        cols_all,
+        n_best,
+        blend,
+        rescore_top=top_k,
+        meta=meta,
+        answerable=answerable,
+        answerable_bias=answerable_bias,
+    ).save(out)
     return dict(meta, seconds=round(time.time() - t0))
 
 
-def fit_answerability(ranker: SpanRanker, val_rows: list, data_dir: Path = DATA) -> tuple[dict[str, float], float, float, float]:
+def fit_answerability(
+    ranker: SpanRanker, val_rows: list, data_dir: Path = DATA
+) -> tuple[dict[str, float], float, float, float]:
     """Answerability weights, bias, fit accuracy and abstention threshold: ``val_rows`` (gold paragraph
     retrieved, label 1) against the same validation questions asked with the gold paragraph removed
     (label 0). The threshold is the lowest that still abstains on ``REMOVED_RECALL`` of the questions
@@ -300,8 +353,11 @@ def fit_answerability(ranker: SpanRanker, val_rows: list, data_dir: Path = DATA)
         p[folds == f] = model().fit(X[folds != f], y[folds != f]).predict_proba(X[folds == f])[:, 1]
     grid = np.round(np.arange(0.2, 0.6001, 0.01), 2)  # a coarser grid overshoots REMOVED_RECALL (0.05 steps: by 0.5%)
     threshold = float(next((t for t in grid if np.mean(p[kinds == "no paragraph"] < t) >= REMOVED_RECALL), grid[-1]))
-    log.info("answerability, out of fold at %.2f: abstains on %s", threshold,
-             ", ".join(f"{np.mean(p[kinds == k] < threshold):.3f} of {np.sum(kinds == k)} {k}" for k, _ in sources))
+    log.info(
+        "answerability, out of fold at %.2f: abstains on %s",
+        threshold,
+        ", ".join(f"{np.mean(p[kinds == k] < threshold):.3f} of {np.sum(kinds == k)} {k}" for k, _ in sources),
+    )
     clf = model().fit(X, y)
     acc = float(clf.score(X, y))
     weights = {str(n): round(float(v), 6) for n, v in zip(A.get_feature_names_out(), clf.coef_[0])}

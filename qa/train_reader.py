@@ -75,7 +75,9 @@ def read_squad(path: Path, questions_from: Path | None = None) -> list[RawQuesti
         for p in a["paragraphs"]:
             for q in p["qas"]:
                 text = other.get(q["id"]) if questions_from else q["question"]
-                answers = tuple((x["text"], int(x.get("answer_start", -1))) for x in q.get("answers", []) if x["text"].strip())
+                answers = tuple(
+                    (x["text"], int(x.get("answer_start", -1))) for x in q.get("answers", []) if x["text"].strip()
+                )
                 if text and answers:
                     out.append(RawQuestion(str(q["id"]), title, text, p["context"], answers))
     return out
@@ -97,8 +99,9 @@ def token_span(w: Window, a: int, b: int) -> tuple[int, int] | None:
     return (s, e) if s <= e else None
 
 
-def examples(tokenizer, qs: list[RawQuestion], rng: random.Random, keep_negative: float = 0.4,
-             hard_negative: float = 0.25) -> list[Example]:
+def examples(
+    tokenizer, qs: list[RawQuestion], rng: random.Random, keep_negative: float = 0.4, hard_negative: float = 0.25
+) -> list[Example]:
     by_title: dict[str, list[str]] = {}
     for q in qs:
         ctxs = by_title.setdefault(q.title, [])
@@ -136,8 +139,11 @@ def training_questions(data: Path) -> tuple[list[RawQuestion], list[RawQuestion]
     cmrc = read_squad(data / "cmrc2018_train.json")
     train = [q for q in cmrc if not cmrc_validation(q.title)]
     val = [q for q in cmrc if cmrc_validation(q.title)]
-    for path, questions_from in ((BENCH_DATA / "DRCD_dev.json", None), (BENCH_DATA / "xquad.zh.json", None),
-                                 (BENCH_DATA / "xquad.zh.json", BENCH_DATA / "xquad.en.json")):
+    for path, questions_from in (
+        (BENCH_DATA / "DRCD_dev.json", None),
+        (BENCH_DATA / "xquad.zh.json", None),
+        (BENCH_DATA / "xquad.zh.json", BENCH_DATA / "xquad.en.json"),
+    ):
         train += [q for q in read_squad(path, questions_from) if squad.part_of(q.title) == "train"]
     return train, val
 
@@ -155,8 +161,17 @@ def _batches(exs: list[Example], size: int, rng: random.Random) -> list[list[Exa
     return out
 
 
-def train(data: Path, base: Path, work: Path, epochs: float = 1.0, batch_size: int = 32, lr: float = 1e-4,
-          seed: int = 13, checkpoint_every: int = 100, threads: int | None = None) -> Path:
+def train(
+    data: Path,
+    base: Path,
+    work: Path,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    seed: int = 13,
+    checkpoint_every: int = 100,
+    threads: int | None = None,
+) -> Path:
     import torch
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
@@ -177,8 +192,14 @@ def train(data: Path, base: Path, work: Path, epochs: float = 1.0, batch_size: i
         batches += _batches(exs, batch_size, random.Random(seed + epoch))
     batches = batches[: int(len(batches) * epochs / math.ceil(epochs))]
     total = len(batches)
-    log.info("%d training questions → %d windows (%.0f%% with the answer); %d steps of %d",
-             len(train_qs), len(exs), 100 * np.mean([e.start > 0 for e in exs]), total, batch_size)
+    log.info(
+        "%d training questions → %d windows (%.0f%% with the answer); %d steps of %d",
+        len(train_qs),
+        len(exs),
+        100 * np.mean([e.start > 0 for e in exs]),
+        total,
+        batch_size,
+    )
 
     config = BertConfig.from_file(base / "config.json")
     model = BertForQuestionAnswering(config)
@@ -194,7 +215,9 @@ def train(data: Path, base: Path, work: Path, epochs: float = 1.0, batch_size: i
     no_decay = [p for p in params if p.dim() <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     warm = max(1, int(0.06 * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
     ckpt = work / "checkpoint.pt"
     step = 0
     if ckpt.exists():
@@ -213,8 +236,10 @@ def train(data: Path, base: Path, work: Path, epochs: float = 1.0, batch_size: i
             start, end = model(ids, att)
         neg = torch.finfo(start.dtype).min
         start, end = start.masked_fill(att == 0, neg), end.masked_fill(att == 0, neg)
-        loss = (torch.nn.functional.cross_entropy(start, torch.tensor([e.start for e in b]))
-                + torch.nn.functional.cross_entropy(end, torch.tensor([e.end for e in b]))) / 2
+        loss = (
+            torch.nn.functional.cross_entropy(start, torch.tensor([e.start for e in b]))
+            + torch.nn.functional.cross_entropy(end, torch.tensor([e.end for e in b]))
+        ) / 2
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -224,16 +249,39 @@ def train(data: Path, base: Path, work: Path, epochs: float = 1.0, batch_size: i
         seen += len(b)
         losses.append(float(loss))
         if step % 20 == 0 or step == total:
-            log.info("step %d/%d loss %.3f lr %.2e %.1f examples/s", step, total, np.mean(losses[-20:]),
-                     sched.get_last_lr()[0], seen / (time.perf_counter() - t0))
+            log.info(
+                "step %d/%d loss %.3f lr %.2e %.1f examples/s",
+                step,
+                total,
+                np.mean(losses[-20:]),
+                sched.get_last_lr()[0],
+                seen / (time.perf_counter() - t0),
+            )
         if step % checkpoint_every == 0 or step == total:
             trainable = {k: v for k, v in model.state_dict().items() if k != "bert.embeddings.word_embeddings.weight"}
-            torch.save({"model": trainable, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step},
-                       work / "checkpoint.tmp")
+            torch.save(
+                {"model": trainable, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step},
+                work / "checkpoint.tmp",
+            )
             (work / "checkpoint.tmp").replace(ckpt)
-    (work / "train_info.json").write_text(json.dumps({
-        "questions": len(train_qs), "windows": len(exs), "steps": total, "batch": batch_size, "lr": lr, "epochs": epochs,
-        "max_len": MAX_LEN, "overlap": OVERLAP, "seed": seed, "base": str(base)}, indent=1), encoding="utf-8")
+    (work / "train_info.json").write_text(
+        json.dumps(
+            {
+                "questions": len(train_qs),
+                "windows": len(exs),
+                "steps": total,
+                "batch": batch_size,
+                "lr": lr,
+                "epochs": epochs,
+                "max_len": MAX_LEN,
+                "overlap": OVERLAP,
+                "seed": seed,
+                "base": str(base),
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     return ckpt
 
 
@@ -243,13 +291,17 @@ def evaluate_reader(reader_path: Path, data: Path, limit: int | None = None) -> 
     from .reader import BundledReader
 
     _, val = training_questions(data)
-    return reader_alone(BundledReader(reader_path), [(q.question, q.context, [t for t, _ in q.answers]) for q in val[:limit]])
+    return reader_alone(
+        BundledReader(reader_path), [(q.question, q.context, [t for t, _ in q.answers]) for q in val[:limit]]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qa.train_reader", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, help="folder with cmrc2018_train.json (e.g. ../shared/train)")
-    ap.add_argument("--base", type=Path, default=Path("build/e5-small"), help="converted encoder (python -m qa.convert_e5)")
+    ap.add_argument(
+        "--base", type=Path, default=Path("build/e5-small"), help="converted encoder (python -m qa.convert_e5)"
+    )
     ap.add_argument("--work", type=Path, default=Path("build/reader-train"), help="checkpoints and logs")
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -258,8 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--checkpoint-every", type=int, default=100)
     ap.add_argument("--export", action="store_true", help="write the trained reader into --out")
-    ap.add_argument("--evaluate", type=Path, default=None, metavar="READER",
-                    help="score an exported reader folder on the CMRC train validation slice")
+    ap.add_argument(
+        "--evaluate",
+        type=Path,
+        default=None,
+        metavar="READER",
+        help="score an exported reader folder on the CMRC train validation slice",
+    )
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "models" / "e5-reader")
     args = ap.parse_args(argv)
@@ -275,7 +332,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is None or not (args.data / "cmrc2018_train.json").exists():
         print("error: --data must be a folder holding cmrc2018_train.json (e.g. ../shared/train)", file=sys.stderr)
         return 2
-    train(args.data, args.base, args.work, args.epochs, args.batch_size, args.lr, args.seed, args.checkpoint_every, args.threads)
+    train(
+        args.data,
+        args.base,
+        args.work,
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.seed,
+        args.checkpoint_every,
+        args.threads,
+    )
     return 0
 
 

@@ -25,8 +25,17 @@ class TreeFormatError(ValueError):
     """The text is not a LightGBM model this module can predict."""
 
 
-KEYS = ("num_leaves", "num_cat", "is_linear", "split_feature", "threshold", "decision_type", "left_child", "right_child",
-        "leaf_value")
+KEYS = (
+    "num_leaves",
+    "num_cat",
+    "is_linear",
+    "split_feature",
+    "threshold",
+    "decision_type",
+    "left_child",
+    "right_child",
+    "leaf_value",
+)
 
 
 def _fields(body: str) -> dict[str, list[str]]:
@@ -88,8 +97,14 @@ class Forest:
         split = n_leaves > 1  # single-leaf trees have no split lines
         feats, thr, decision, left, right = (
             _padded(_expand(fields[key], split), depth, fill, dtype)
-            for key, fill, dtype in (("split_feature", 0, np.int64), ("threshold", np.inf, np.float64),
-                                     ("decision_type", 0, np.int64), ("left_child", 0, np.int64), ("right_child", 0, np.int64)))
+            for key, fill, dtype in (
+                ("split_feature", 0, np.int64),
+                ("threshold", np.inf, np.float64),
+                ("decision_type", 0, np.int64),
+                ("left_child", 0, np.int64),
+                ("right_child", 0, np.int64),
+            )
+        )
         values = _padded(fields["leaf_value"], width, 0.0, np.float64)
         if (decision & 1).any():
             raise TreeFormatError("categorical splits are not supported")
@@ -117,7 +132,9 @@ class Forest:
         k, leaf = np.nonzero(np.arange(width)[None, :] < np.where(split, n_leaves, 0)[:, None])
         leaves[k, position[k, leaf]] = values[k, leaf]
         # A failed test (go right) rules out the contiguous run of leaves under the left child.
-        run = np.where(internal, np.where(left < 0, 1, np.take_along_axis(count, np.maximum(left, 0), axis=1)), 0).astype(np.uint64)
+        run = np.where(
+            internal, np.where(left < 0, 1, np.take_along_axis(count, np.maximum(left, 0), axis=1)), 0
+        ).astype(np.uint64)
         ones = np.left_shift(np.uint64(1), run) - np.uint64(1)
         masks = np.where(internal, ~np.left_shift(ones, offset.astype(np.uint64)), _ALL).astype(np.uint64)
         thr = np.where(internal, thr, np.inf)

@@ -41,8 +41,9 @@ def context_tokens(tokenizer, context: str) -> tuple[list[int], list[tuple[int, 
     return enc.ids, [tuple(o) for o in enc.offsets]
 
 
-def windows(q_ids: list[int], c_ids: list[int], c_offsets: list[tuple[int, int]], max_len: int = MAX_LEN,
-            overlap: int = OVERLAP) -> list[Window]:
+def windows(
+    q_ids: list[int], c_ids: list[int], c_offsets: list[tuple[int, int]], max_len: int = MAX_LEN, overlap: int = OVERLAP
+) -> list[Window]:
     """Overlapping windows covering all context tokens (at least one window, even for an empty context)."""
     room = max(8, max_len - len(q_ids) - 4)
     step = max(1, room - overlap)
@@ -70,7 +71,9 @@ def batch(ws: list[Window]) -> tuple[np.ndarray, np.ndarray]:
     return ids, att
 
 
-def best_span(start: np.ndarray, end: np.ndarray, w: Window, max_answer_tokens: int = 40) -> tuple[float, int, int, float]:
+def best_span(
+    start: np.ndarray, end: np.ndarray, w: Window, max_answer_tokens: int = 40
+) -> tuple[float, int, int, float]:
     """(span score, char start, char end, no-answer score) of the best context span of one window.
 
     Scores are log-probabilities over the window's positions (start + end); the span keeps the

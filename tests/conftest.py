@@ -18,7 +18,11 @@ DATA = ROOT / "bench" / "data"
 
 @pytest.fixture(scope="session")
 def seed_rows() -> list[dict]:
-    return [json.loads(line) for line in (DATA / "seed_qa_dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in (DATA / "seed_qa_dev.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 @pytest.fixture(scope="session")

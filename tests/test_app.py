@@ -13,12 +13,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SEEDS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+CHROME_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
@@ -36,11 +42,20 @@ def app_log(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app_url(seed_index, app_log):
     port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", QA_INDEX=str(seed_index), QA_SEEDS=str(SEEDS), GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(
+        os.environ, HF_HUB_OFFLINE="1", QA_INDEX=str(seed_index), QA_SEEDS=str(SEEDS), GRADIO_ANALYTICS_ENABLED="False"
+    )
     env.pop("GRADIO_SERVER_NAME", None)
     log = open(app_log, "w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while True:
@@ -141,7 +156,10 @@ def _ask(pg, question: str, n_bot: int) -> None:
     box.press("Enter")
     pg.wait_for_function(
         "n => { const m = document.querySelectorAll('#chat .bot .qa-sources, #chat .bot .qa-passages');"
-        " return document.querySelectorAll('#chat .bot').length >= n && m.length >= n; }", arg=n_bot, timeout=30_000)
+        " return document.querySelectorAll('#chat .bot').length >= n && m.length >= n; }",
+        arg=n_bot,
+        timeout=30_000,
+    )
     pg.wait_for_timeout(300)
 
 
@@ -187,11 +205,15 @@ def test_uploaded_article_is_escaped_and_private(page, browser, app_url, tmp_pat
     evil = tmp_path / "evil<img>.html"
     evil.write_text(
         "<h1>星河公司简介</h1><p>星河公司总部位于杭州&lt;script&gt;window.__xss=1&lt;/script&gt;，"
-        "&lt;img src=x onerror=\"window.__xss=2\"&gt;成立于2019年。</p><script>window.__xss=3</script>", encoding="utf-8")
+        '&lt;img src=x onerror="window.__xss=2"&gt;成立于2019年。</p><script>window.__xss=3</script>',
+        encoding="utf-8",
+    )
     _use_my_articles(page)
     page.locator("#upload input[type=file]").set_input_files(str(evil))
-    page.wait_for_function("document.querySelector('#uploaded') && document.querySelector('#uploaded').innerText.includes('星河')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#uploaded') && document.querySelector('#uploaded').innerText.includes('星河')",
+        timeout=30_000,
+    )
     _ask(page, "星河公司总部位于哪里？", 1)
     bot = _last_bot(page)
     assert "「杭州" in bot.inner_text()  # the answer starts at 杭州 (the span may run on into the literal tag text)
@@ -235,7 +257,9 @@ def test_ask_endpoint_property(app_url, engine):
 
 
 def _wait_uploaded(pg, name: str) -> None:
-    pg.wait_for_function("n => (document.querySelector('#uploaded') || {}).innerText?.includes(n)", arg=name, timeout=30_000)
+    pg.wait_for_function(
+        "n => (document.querySelector('#uploaded') || {}).innerText?.includes(n)", arg=name, timeout=30_000
+    )
 
 
 @pytest.mark.browser
@@ -283,7 +307,8 @@ def test_question_and_answer_stay_in_view(browser, app_url, width):
     pg.wait_for_timeout(800)
     box = pg.evaluate("""() => {
       const users = document.querySelectorAll('#chat .user'); const q = users[users.length - 1].getBoundingClientRect();
-      const a = document.querySelectorAll('#chat .bot .qa-answer, #chat .bot .qa-abstain'); const r = a[a.length - 1].getBoundingClientRect();
+      const a = document.querySelectorAll('#chat .bot .qa-answer, #chat .bot .qa-abstain');
+      const r = a[a.length - 1].getBoundingClientRect();
       return {q_top: q.top, q_bottom: q.bottom, a_top: r.top, a_bottom: r.bottom, h: window.innerHeight}; }""")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"in-view-{width}.png"))

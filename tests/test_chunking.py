@@ -3,13 +3,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import SEEDS
 
 from qa.articles import load_documents
 from qa.chunking import Chunker, count_tokens, encoding
 from qa.text import sentence_spans
 from qa.types import Document, Section
-
-from conftest import SEEDS
 
 
 def test_shipped_encoding_matches_tiktoken_cache_loading(tmp_path):

@@ -10,7 +10,9 @@ from conftest import ROOT, SEEDS
 
 def run(*args, index):
     env = dict(os.environ, HF_HUB_OFFLINE="1", QA_INDEX=str(index), QA_SEEDS=str(SEEDS))
-    return subprocess.run([sys.executable, "-m", "qa", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_ask_text_and_json(seed_index):
@@ -45,8 +47,16 @@ def test_a_cold_answer_imports_torch_only_when_the_reader_runs(seed_index):
     script = (
         "import sys; from qa import QA; e = QA.load(sys.argv[1]); a = e.ask('星尘智能交付了多少台？'); "
         "print(a.answerable, *(m in sys.modules for m in ('torch', 'lightgbm', 'scipy', 'sentence_transformers'))); "
-        "e.ask('How many units has Stardust Intelligence delivered?'); print('torch' in sys.modules)")
+        "e.ask('How many units has Stardust Intelligence delivered?'); print('torch' in sys.modules)"
+    )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    out = subprocess.run([sys.executable, "-c", script, str(seed_index)], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=300, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(seed_index)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout.split()
     assert out == ["True", "False", "False", "False", "False", "True"]

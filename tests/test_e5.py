@@ -68,10 +68,16 @@ def test_converted_embeddings_rank_the_right_passage(converted):
         with torch.inference_mode():
             return mean_pool(model(ids, att), att)
 
-    passages = ["passage: 2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家。",
-                "passage: 医保转移接续新政实行后，异地参保年限可以互认。",
-                "passage: 国际电子电路展在深圳国际会展中心启幕，展出面积超过十万平方米。"]
-    queries = ["query: 深圳人工智能产业规模有多大？", "query: 异地参保的年限能互认吗？", "query: How large is the electronics circuit fair?"]
+    passages = [
+        "passage: 2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家。",
+        "passage: 医保转移接续新政实行后，异地参保年限可以互认。",
+        "passage: 国际电子电路展在深圳国际会展中心启幕，展出面积超过十万平方米。",
+    ]
+    queries = [
+        "query: 深圳人工智能产业规模有多大？",
+        "query: 异地参保的年限能互认吗？",
+        "query: How large is the electronics circuit fair?",
+    ]
     sims = (embed(queries) @ embed(passages).T).numpy()
     assert list(sims.argmax(1)) == [0, 1, 2]
 
@@ -99,7 +105,9 @@ def test_converted_state_dict_loads_in_transformers(converted):
 def test_trimmed_tokenizer_splits_every_evaluation_text_as_the_original():
     from tokenizers import Tokenizer
 
-    full = Tokenizer.from_file(str(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")))
+    full = Tokenizer.from_file(
+        str(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"))
+    )
     trimmed = Tokenizer.from_file(str(BUNDLED / "tokenizer.json"))
     assert trimmed.get_vocab_size() < 40_000 < full.get_vocab_size()
     texts = project_texts(None)  # the QA sets in bench/data, the seed questions and articles
@@ -147,7 +155,7 @@ def test_damaged_reader_files_name_the_file_and_the_fix(tmp_path, damage):
     if damage == "missing":
         weights.unlink()
     elif damage == "truncated":
-        weights.write_bytes(weights.read_bytes()[: 1_000_000])
+        weights.write_bytes(weights.read_bytes()[:1_000_000])
     else:
         cfg = json.loads((copy / "config.json").read_text())
         (copy / "config.json").write_text(json.dumps(dict(cfg, num_hidden_layers=6)))
@@ -162,7 +170,9 @@ def test_bundled_e5_small_embedder_is_reproduced_by_the_converter(converted, tmp
     from qa.embedding import MODELS_DIR
 
     f, _ = converted
-    tok = json.loads(package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json").read_text(encoding="utf-8"))
+    tok = json.loads(
+        package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json").read_text(encoding="utf-8")
+    )
     out = write_embedder(f, tok, BUNDLED / "tokenizer.json", tmp_path / "e5-small")
     for name in ("model.q4.safetensors", "config.json", "tokenizer.json"):
         assert (out / name).read_bytes() == (MODELS_DIR / "e5-small" / name).read_bytes(), name
@@ -192,7 +202,9 @@ def test_answerability_features_describe_the_answer():
     from qa.reader import ANSWERABILITY_FEATURES, answerability_features
 
     reads = [(0.9, 0.01, "3600亿元", (0.8, 0.1)), (0.2, 0.5, "2800家", (0.3, 1.0))]
-    f = answerability_features(reads, (0.8, "3600亿元", (0.8, 0.1)), None, 1.0, "2024年深圳人工智能产业规模是多少？", False)
+    f = answerability_features(
+        reads, (0.8, "3600亿元", (0.8, 0.1)), None, 1.0, "2024年深圳人工智能产业规模是多少？", False
+    )
     assert tuple(f) == ANSWERABILITY_FEATURES
     assert f["agree"] == 1.0 and f["reader_rank"] == 1.0 and f["read"] == 1.0 and f["english"] == 0.0
     assert f["reader_margin"] == pytest.approx(np.log(0.9 + 1e-6) - np.log(0.2 + 1e-6))
@@ -219,8 +231,13 @@ def test_reader_settings_with_unknown_answerability_features_are_an_error(tmp_pa
     copy = tmp_path / "reader"
     shutil.copytree(BUNDLED, copy)
     settings = json.loads((copy / "reader.json").read_text())
-    settings["answerability"] = {"features": ["reader_logp", "a_feature_nobody_computes"], "mean": [0, 0], "scale": [1, 1],
-                                 "weights": [1, 1], "bias": 0.0}
+    settings["answerability"] = {
+        "features": ["reader_logp", "a_feature_nobody_computes"],
+        "mean": [0, 0],
+        "scale": [1, 1],
+        "weights": [1, 1],
+        "bias": 0.0,
+    }
     (copy / "reader.json").write_text(json.dumps(settings))
     with pytest.raises(ReaderError, match="answerability features"):
         Cascade(BundledReader(copy), Extractor(lambda t: 1.0, lambda t: True))

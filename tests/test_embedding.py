@@ -66,8 +66,11 @@ def test_e5_questions_in_numpy_equal_the_torch_encoder():
     from qa.encoder import mean_pool
 
     e5 = Embedder(resolve("e5-small")).native
-    texts = ["query: 星尘智能交付了多少台？", "query: How many units has Stardust delivered?",
-             "passage: 今年6月，星尘智能攻克了绳驱量产难关，实现多个月批量稳定交付。"]
+    texts = [
+        "query: 星尘智能交付了多少台？",
+        "query: How many units has Stardust delivered?",
+        "passage: 今年6月，星尘智能攻克了绳驱量产难关，实现多个月批量稳定交付。",
+    ]
     fast = e5.encode(texts)  # ≤ FEW texts: numpy
     e5._encode_torch(texts[:1], 1)  # loads the torch model
     ids, att = (torch.from_numpy(a) for a in e5._ids(texts))

@@ -2,8 +2,17 @@
 
 import pytest
 
-from qa.extraction import (_clause_cores, _head, _longest_common, _segmenter, _slot_neighbours, _tagged, _token_spans,
-                           _unglue, question_type)
+from qa.extraction import (
+    _clause_cores,
+    _head,
+    _longest_common,
+    _segmenter,
+    _slot_neighbours,
+    _tagged,
+    _token_spans,
+    _unglue,
+    question_type,
+)
 from qa.ranker import SpanRanker
 from qa.text import normalize
 from qa.types import Document, Section
@@ -72,7 +81,7 @@ def capitals():
 def _features(engine, question: str) -> list[tuple[str, dict]]:
     docs = engine.store.documents
     cands, _ = engine.extractor.candidates(question, engine.retriever.retrieve(question, 5), docs)
-    return [(docs[c.doc_id].text[c.start:c.end], c.features) for c in cands]
+    return [(docs[c.doc_id].text[c.start : c.end], c.features) for c in cands]
 
 
 def test_candidates_carry_the_head_noun_and_the_question_words_beside_them(capitals):
@@ -103,4 +112,4 @@ def test_hand_written_scoring_answers_without_ranker_features(capitals):
     plain = Extractor(capitals.extractor.idf, capitals.extractor.seen)  # QA_RANKER=off
     question = "德国首都"  # no question word: no typed candidates, the whole sentence answers
     span = plain.extract(question, capitals.retriever.retrieve(question, 5), capitals.store.documents)
-    assert span is not None and "柏林" in capitals.store.documents["d1"].text[span.start:span.end]
+    assert span is not None and "柏林" in capitals.store.documents["d1"].text[span.start : span.end]

@@ -10,12 +10,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_app import CHROME_ARGS, CHROMIUM
 
 from qa import QA
 from qa.articles import load_documents, read_file
 from qa.formats import normalize_extracted
-
-from test_app import CHROME_ARGS, CHROMIUM
 
 PAGE_1 = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家。长江以南的山区也在发展。"
 PAGE_2 = "第二页：元戎启行的无图智驾已落地20万辆量产车，马上进入长沙和山东市场。"
@@ -30,10 +29,15 @@ def chromium_pdf(tmp_path_factory) -> Path:
     (d / "page.html").write_text(
         "<html><head><meta charset='utf-8'><style>body{font-family:'Noto Sans CJK SC'}</style></head><body>"
         f"<h1>山长水远的深圳新闻</h1><p style='page-break-after:always'>{PAGE_1}</p><p>{PAGE_2}</p></body></html>",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     out = d / "news.pdf"
-    subprocess.run([CHROMIUM, *CHROME_ARGS, "--no-pdf-header-footer", f"--print-to-pdf={out}", (d / "page.html").as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [CHROMIUM, *CHROME_ARGS, "--no-pdf-header-footer", f"--print-to-pdf={out}", (d / "page.html").as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     return out
 
 
@@ -70,12 +74,15 @@ def test_word_headings_become_sections(tmp_path):
     assert doc.section_at(doc.text.index("元戎启行")) == "无图智驾"
 
 
-@pytest.mark.parametrize("encoding, text", [
-    ("gbk", "# 深圳新闻\n\n2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"),
-    ("gb18030", "# 深圳新闻\n\n元戎启行的无图智驾已落地20万辆量产车，覆盖多个城市与车型。"),
-    ("big5", "# 臺灣新聞\n\n臺北市政府今天宣布，捷運新路線將於明年通車，預計每日載客十萬人次。"),
-    ("utf-16", "# 深圳新闻\n\n这是一个以UTF-16保存的文件，内容与其他文件相同。"),
-])
+@pytest.mark.parametrize(
+    "encoding, text",
+    [
+        ("gbk", "# 深圳新闻\n\n2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"),
+        ("gb18030", "# 深圳新闻\n\n元戎启行的无图智驾已落地20万辆量产车，覆盖多个城市与车型。"),
+        ("big5", "# 臺灣新聞\n\n臺北市政府今天宣布，捷運新路線將於明年通車，預計每日載客十萬人次。"),
+        ("utf-16", "# 深圳新闻\n\n这是一个以UTF-16保存的文件，内容与其他文件相同。"),
+    ],
+)
 def test_text_encodings_are_detected(tmp_path, encoding, text):
     path = tmp_path / "news.txt"
     path.write_bytes(text.encode(encoding))

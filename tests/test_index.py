@@ -5,11 +5,10 @@ import logging
 
 import numpy as np
 import pytest
+from conftest import SEEDS
 
 from qa import QA, IndexCorrupt, ModelError
 from qa import index as store
-
-from conftest import SEEDS
 
 
 def test_round_trip(seed_index, engine):

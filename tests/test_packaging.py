@@ -1,14 +1,19 @@
 """Metadata that deployments rely on: requirements.txt matches pyproject.toml, the Space front matter, shipped files."""
 
 import re
-import tomllib
+from pathlib import Path
 
+import tomllib
 from conftest import ROOT
 
 
 def test_requirements_match_pyproject():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    reqs = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    reqs = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert sorted(reqs) == sorted(deps)
 
 
@@ -44,3 +49,18 @@ def test_package_ships_the_e5_models_under_their_size_budget():
 def test_setup_metadata_uses_an_spdx_licence():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert isinstance(project["license"], str) and "MIT" in project["license"]
+
+
+def test_the_code_passes_the_projects_linter():
+    """ruff, configured in pyproject.toml (line length 120, pycodestyle, pyflakes, import order), finds nothing."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    out = subprocess.run([ruff, "check", "qa", "app.py", "bench", "tests"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = subprocess.run(
+        [ruff, "format", "--check", "qa", "app.py", "bench", "tests"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

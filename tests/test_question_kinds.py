@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from test_engine import check_invariants
 
 from qa import QA, Document
-
-from test_engine import check_invariants
 
 NEWS = (
     "市卫健委、市教育局和市人社局近日联合发布《校园健康指导意见》，要求各校配备专职校医。"
@@ -21,13 +20,21 @@ def news():
     return QA.build([Document("news", "本地新闻", NEWS)])
 
 
-@pytest.mark.parametrize("question, expected", [
-    ("《校园健康指导意见》由哪三个部门联合发布？", ["市卫健委", "市教育局", "市人社局"]),  # a list: all of it
-    pytest.param("星河公司为什么提高产品售价？", ["原材料价格持续上涨"], marks=pytest.mark.xfail(
-        strict=True, reason="known miss: the reader quotes 决定从下月起将产品售价, not the reason clause")),  # why
-    ("无图智驾是什么？", ["不依赖高精度地图"]),  # a definition
-    ("What is Moonlight's main business? 月光公司主营什么？", ["储能电池"]),
-])
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("《校园健康指导意见》由哪三个部门联合发布？", ["市卫健委", "市教育局", "市人社局"]),  # a list: all of it
+        pytest.param(
+            "星河公司为什么提高产品售价？",
+            ["原材料价格持续上涨"],
+            marks=pytest.mark.xfail(
+                strict=True, reason="known miss: the reader quotes 决定从下月起将产品售价, not the reason clause"
+            ),
+        ),  # why
+        ("无图智驾是什么？", ["不依赖高精度地图"]),  # a definition
+        ("What is Moonlight's main business? 月光公司主营什么？", ["储能电池"]),
+    ],
+)
 def test_lists_reasons_and_definitions(news, question, expected):
     a = news.ask(question)
     check_invariants(news, a)
@@ -40,8 +47,12 @@ def test_yes_no_question_quotes_the_clause_that_settles_it(engine):
     assert a.answerable and "不依赖高精度地图" in a.citations[0].context
 
 
-@pytest.mark.xfail(strict=True, reason="known miss since the learned answerability model (chosen on validation articles: "
-                   "+4 mean F1): reader and ranker agree on Shenzhen's 3600亿元 and it gives 0.41 > 0.30")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss since the learned answerability model (chosen on validation articles: "
+    "+4 mean F1): "
+    "reader and ranker agree on Shenzhen's 3600亿元, above the threshold",
+)
 def test_a_swapped_entity_abstains(engine):
     a = engine.ask("美国的人工智能产业规模是多少？")
     assert not a.answerable and a.answer == ""
@@ -54,8 +65,11 @@ def test_whose_company_is_answered_with_the_company(engine):
     assert a.answerable and "星尘智能" in a.answer
 
 
-@pytest.mark.xfail(strict=True, reason="known miss since the reader reads 2 passages (chosen on validation articles): "
-                   "the second passage's 2000多家 outscores the first's 3600亿元")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss since the reader reads 2 passages (chosen on validation articles): "
+    "the second passage's 2000多家 outscores the first's 3600亿元",
+)
 def test_english_question_over_the_chinese_page(engine):
     a = engine.ask("How large was Shenzhen's AI industry in 2024?")
     check_invariants(engine, a)

@@ -8,11 +8,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import ROOT, SEEDS
 
 from qa.ranker import DEFAULT_PATH, SpanRanker
 from qa.train_ranker import MIN_WEIGHT
-
-from conftest import ROOT, SEEDS
 
 
 def test_bundled_ranker_is_plain_json(tmp_path):
@@ -20,12 +19,18 @@ def test_bundled_ranker_is_plain_json(tmp_path):
     assert data["format"] == "qa-span-ranker/3" and len(data["weights"]) > 100
     assert len(data["trees"]) == len(data["meta"]["seeds"]) > 1 and len(data["columns"]) > 50
     assert all(t.startswith("tree\n") for t in data["trees"])
-    assert {"top", "margin", "best_cover"} <= set(data["answerable"]["weights"]) and 0 < data["meta"]["abstain_below"] < 1
+    assert {"top", "margin", "best_cover"} <= set(data["answerable"]["weights"]) and 0 < data["meta"][
+        "abstain_below"
+    ] < 1
     assert "CC BY-SA" in data["meta"]["licence"]
     assert min(abs(v) for v in data["weights"].values()) >= MIN_WEIGHT, "negligible weights are not shipped"
     ranker = SpanRanker.load()
     assert ranker.score({}) == pytest.approx(data["bias"])
-    for text, match in (('{"format": "something-else"}', "not a span-ranker"), ("{half", "not a span-ranker"), ("\udcff", "not a span-ranker")):
+    for text, match in (
+        ('{"format": "something-else"}', "not a span-ranker"),
+        ("{half", "not a span-ranker"),
+        ("\udcff", "not a span-ranker"),
+    ):
         bad = tmp_path / "bad.json"
         bad.write_bytes(text.encode("utf-8", "surrogateescape"))
         with pytest.raises(ValueError, match=match):
@@ -39,14 +44,23 @@ def test_bundled_ranker_is_plain_json(tmp_path):
 def test_trees_rescore_the_linear_ranking():
     ranker = SpanRanker.load()
     linear_only = SpanRanker(ranker.weights, ranker.bias, {})
+
     # as the extractor describes them: type, gap, nearness (also per question kind), heuristic score, and
     # each one's distance to the question's best
     def cand(typed, near, heur, cover, **more):
         k = {"typed": typed, "near": near, "heur": heur, "cover": cover, "near_gap": 0.8 - near, "heur_gap": 1.5 - heur}
-        return {"k=number": 1.0, **k, **{f"k=number|{n}": v for n, v in k.items() if n in ("typed", "near", "heur")}, **more}
+        return {
+            "k=number": 1.0,
+            **k,
+            **{f"k=number|{n}": v for n, v in k.items() if n in ("typed", "near", "heur")},
+            **more,
+        }
 
-    cands = [cand(1.0, 0.8, 1.5, 1.0, in_gap=1.0, **{"k=number|in_gap": 1.0}), cand(0.0, 0.0, 0.0, 1.0, whole=1.0),
-             cand(0.0, 0.1, 0.1, 0.2)]
+    cands = [
+        cand(1.0, 0.8, 1.5, 1.0, in_gap=1.0, **{"k=number|in_gap": 1.0}),
+        cand(0.0, 0.0, 0.0, 1.0, whole=1.0),
+        cand(0.0, 0.1, 0.1, 0.2),
+    ]
     assert ranker.scores(cands).shape == (3,) and ranker.scores([]).shape == (0,)
     assert list(linear_only.scores(cands)) == pytest.approx([linear_only.score(c) for c in cands])
     assert not np.allclose(ranker.scores(cands), linear_only.scores(cands))  # the trees are used
@@ -55,7 +69,10 @@ def test_trees_rescore_the_linear_ranking():
 
 def test_tree_models_are_averaged_and_older_files_load(tmp_path):
     ranker = SpanRanker.load()
-    cands = [{"k=what": 1.0, "near": x, "typed": 1.0 - x, "cover": 1.0, "in_gap": float(i % 2)} for i, x in enumerate(np.linspace(0, 1, 12))]
+    cands = [
+        {"k=what": 1.0, "near": x, "typed": 1.0 - x, "cover": 1.0, "in_gap": float(i % 2)}
+        for i, x in enumerate(np.linspace(0, 1, 12))
+    ]
     singles = [replace(ranker, trees=(t,)) for t in ranker.trees]
     assert len(singles) > 1 and not np.allclose(singles[0].scores(cands), singles[1].scores(cands))  # different seeds
     assert ranker.scores(cands) == pytest.approx(np.mean([r.scores(cands) for r in singles], axis=0))
@@ -70,7 +87,10 @@ def test_tree_models_are_averaged_and_older_files_load(tmp_path):
 def test_trees_rescore_only_the_linear_stages_best(tmp_path):
     ranker = SpanRanker.load()
     assert ranker.rescore_top == ranker.meta["rescore_top"] > 0
-    cands = [{"k=what": 1.0, "near": x, "typed": 1.0 - x, "cover": 1.0, "in_gap": float(i % 2)} for i, x in enumerate(np.linspace(0, 1, 12))]
+    cands = [
+        {"k=what": 1.0, "near": x, "typed": 1.0 - x, "cover": 1.0, "in_gap": float(i % 2)}
+        for i, x in enumerate(np.linspace(0, 1, 12))
+    ]
     linear = np.array([ranker.score(c) for c in cands])
     everything = replace(ranker, rescore_top=0).scores(cands)
     cascade = replace(ranker, rescore_top=4).scores(cands)
@@ -130,8 +150,10 @@ def test_engine_uses_the_ranker_and_can_turn_it_off(seed_index):
     assert engine.threshold == engine.extractor.ranker.meta["abstain_below"]  # the answerability model's own threshold
     a = engine.ask("元戎启行哪一年率先推出“无图”方案？")
     assert a.answerable and 0 < a.score <= 1
-    code = ("from qa import QA; e = QA.load(r'%s'); a = e.ask('元戎启行哪一年率先推出“无图”方案？');"
-            "print(e.extractor.ranker is None, e.threshold, a.answer)" % seed_index)
+    code = (
+        "from qa import QA; e = QA.load(r'%s'); a = e.ask('元戎启行哪一年率先推出“无图”方案？');"
+        "print(e.extractor.ranker is None, e.threshold, a.answer)" % seed_index
+    )
     env = dict(os.environ, QA_RANKER="off", QA_READER="ranker", HF_HUB_OFFLINE="1", QA_SEEDS=str(SEEDS))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["True", str(ABSTAIN_BELOW), "2022年"], out.stderr[-2000:]

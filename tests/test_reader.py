@@ -1,10 +1,9 @@
 """The optional transformer reader, offline, with a tiny randomly initialised model built here."""
 
 import pytest
+from test_engine import check_invariants
 
 from qa import QA
-
-from test_engine import check_invariants
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +14,14 @@ def tiny_model(tmp_path_factory, engine):
     chars = sorted({ch for d in engine.documents for ch in d.text if not ch.isspace()})
     (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]), encoding="utf-8")
     tok = BertTokenizerFast(str(path / "vocab.txt"), tokenize_chinese_chars=True)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=512)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     BertForQuestionAnswering(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path

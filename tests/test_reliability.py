@@ -14,12 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import DATA, ROOT, SEEDS
+from test_engine import check_invariants
 
 from qa import QA
 from qa import index as store
-
-from conftest import DATA, ROOT, SEEDS
-from test_engine import check_invariants
 
 ADVERSARIAL = {
     "100k characters": "深圳" * 50_000,
@@ -100,7 +99,10 @@ def _corpus(tmp_path: Path) -> Path:
     with open(src / "cmrc.jsonl", "w", encoding="utf-8") as f:
         for a in data:
             for i, p in enumerate(a["paragraphs"]):
-                f.write(json.dumps({"id": f"{a['id']}-{i}", "title": a["title"], "text": p["context"]}, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps({"id": f"{a['id']}-{i}", "title": a["title"], "text": p["context"]}, ensure_ascii=False)
+                    + "\n"
+                )
     return src
 
 
@@ -116,9 +118,26 @@ def test_sigkill_during_build_keeps_previous_index(tmp_path, seeds_copy, kill_af
     big = _corpus(tmp_path)
     digest = _digest(big)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "qa", "--seeds", str(big), "--index", str(index_dir), "--model", FAST, "build",
-                             "--force"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "--seeds",
+            str(big),
+            "--index",
+            str(index_dir),
+            "--model",
+            FAST,
+            "build",
+            "--force",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     if kill_after == "tmp":  # kill while the new version is being written
         while not list(index_dir.glob(".tmp-*")) and proc.poll() is None and time.time() < deadline:
@@ -149,7 +168,7 @@ def test_seed_articles_are_never_modified(seed_index):
 
 def test_no_network_calls_at_run_time(tmp_path):
     """An audit hook records every socket connection while the app builds, starts, answers and stops."""
-    code = f"""
+    code = """
 import sys, json
 seen = []
 def hook(event, args):
@@ -171,7 +190,11 @@ print(json.dumps(seen))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     connects = json.loads(out.stdout.strip().splitlines()[-1])
-    outside = [c for c in connects if "127.0.0.1" not in c and "'localhost'" not in c and "::1" not in c and not c.startswith("'/")]
+    outside = [
+        c
+        for c in connects
+        if "127.0.0.1" not in c and "'localhost'" not in c and "::1" not in c and not c.startswith("'/")
+    ]
     assert not outside, outside
 
 

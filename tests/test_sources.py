@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, SEEDS
 
 from qa import QA, Document, Section
 from qa.articles import ArticleError
 from qa.engine import IndexSourceError
-
-from conftest import ROOT, SEEDS
 
 
 def cli(*args, env_extra=None):
@@ -20,14 +19,18 @@ def cli(*args, env_extra=None):
     env.pop("QA_SEEDS", None)
     env.pop("QA_INDEX", None)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "qa", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture()
 def big(tmp_path):
     folder = tmp_path / "big"
     folder.mkdir()
-    (folder / "a.md").write_text("# 星河公司简介\n\n星河公司总部位于杭州，成立于2019年，主营卫星通信设备。", encoding="utf-8")
+    (folder / "a.md").write_text(
+        "# 星河公司简介\n\n星河公司总部位于杭州，成立于2019年，主营卫星通信设备。", encoding="utf-8"
+    )
     return folder
 
 

@@ -7,7 +7,10 @@ from qa.text import normalize, sentence_spans, terms
 
 
 def test_traditional_folds_to_simplified():
-    assert normalize("小艾伯特·高爾擔任美國副總統的時候誰擔任美國總統?") == "小艾伯特·高尔担任美国副总统的时候谁担任美国总统?"
+    assert (
+        normalize("小艾伯特·高爾擔任美國副總統的時候誰擔任美國總統?")
+        == "小艾伯特·高尔担任美国副总统的时候谁担任美国总统?"
+    )
     assert normalize("甚麼時候") == "什么时候"
     assert terms("臺灣的經濟發展") == terms("台湾的经济发展")
 

@@ -26,9 +26,18 @@ def test_trained_boosters_give_lightgbms_scores(zero_as_missing, use_missing):
     X = _rows(rng, 600, 20)
     X[rng.random(X.shape) < 0.05] = np.nan  # missing values take each split's default direction
     y = np.nan_to_num(X[:, 0]) * 2 - np.nan_to_num(X[:, 3]) + (np.nan_to_num(X[:, 7]) > 0.5)
-    booster = lightgbm.train({"objective": "regression", "num_leaves": 31, "min_data_in_leaf": 3, "verbose": -1,
-                              "zero_as_missing": zero_as_missing, "use_missing": use_missing},
-                             lightgbm.Dataset(X, y), num_boost_round=40)
+    booster = lightgbm.train(
+        {
+            "objective": "regression",
+            "num_leaves": 31,
+            "min_data_in_leaf": 3,
+            "verbose": -1,
+            "zero_as_missing": zero_as_missing,
+            "use_missing": use_missing,
+        },
+        lightgbm.Dataset(X, y),
+        num_boost_round=40,
+    )
     forest = Forest.from_text(booster.model_to_string())
     test = _rows(np.random.default_rng(2), 300, 20)
     test[np.random.default_rng(3).random(test.shape) < 0.05] = np.nan
@@ -49,8 +58,11 @@ def test_the_shipped_ranker_trees_give_lightgbms_scores():
 def test_categorical_splits_and_other_text_are_refused():
     rng = np.random.default_rng(0)
     X = rng.integers(0, 5, size=(300, 3)).astype(float)
-    booster = lightgbm.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 3},
-                             lightgbm.Dataset(X, X[:, 0] * 2.0, categorical_feature=[0]), num_boost_round=3)
+    booster = lightgbm.train(
+        {"objective": "regression", "verbose": -1, "min_data_in_leaf": 3},
+        lightgbm.Dataset(X, X[:, 0] * 2.0, categorical_feature=[0]),
+        num_boost_round=3,
+    )
     with pytest.raises(TreeFormatError, match="categorical"):
         Forest.from_text(booster.model_to_string())
     with pytest.raises(TreeFormatError):
