@@ -697,30 +697,12 @@ class Extractor:
             return None
         if self.ranker is None:
             best = max(cands, key=lambda c: c.score)
-            return Span(
-                best.doc_id,
-                best.start,
-                best.end,
-                best.sent_start,
-                best.sent_end,
-                best.passage_rank,
-                best.score,
-                best.confidence * penalty,
-            )
+            return _as_span(best, best.score, best.confidence * penalty)
         scores = self.ranker.scores([c.features for c in cands])
         i = int(np.argmax(scores))
         best = cands[i]
         p = self.ranker.answerable_probability(answer_features(question, cands, scores, i))
-        return Span(
-            best.doc_id,
-            best.start,
-            best.end,
-            best.sent_start,
-            best.sent_end,
-            best.passage_rank,
-            float(scores[i]),
-            (best.confidence if p is None else p) * penalty,
-        )
+        return _as_span(best, float(scores[i]), (best.confidence if p is None else p) * penalty)
 
     def _spans(
         self,
@@ -911,3 +893,8 @@ class Extractor:
                 feats.update({f"{k}|{name}": v for name, v in edge.items()})
             out.append((heur, a, b, feats))
         return out
+
+
+def _as_span(c, score: float, confidence: float) -> Span:
+    """The ``Span`` of candidate ``c`` with its final score and confidence."""
+    return Span(c.doc_id, c.start, c.end, c.sent_start, c.sent_end, c.passage_rank, score, confidence)
