@@ -25,7 +25,7 @@ import gradio as gr  # noqa: E402
 from qa import QA, Answer, config, get_engine  # noqa: E402
 from qa.articles import read_file  # noqa: E402
 from qa.engine import clean_question  # noqa: E402
-from qa.types import Citation, Document  # noqa: E402
+from qa.types import REFUSAL, Citation, Document  # noqa: E402
 
 log = logging.getLogger("qa.app")
 
@@ -40,7 +40,7 @@ EXAMPLES = [
     "退休后享受职工医保待遇，职工医保累计缴费年限要满多少年？",
     "国际电子电路(深圳)展览会在哪里举办？",
 ]
-ABSTAIN_TEXT = "资料中未找到明确答案"
+ABSTAIN_TEXT = REFUSAL
 EMPTY_TEXT = "请输入问题，例如：2024年深圳人工智能产业规模是多少？ (the question is empty)"
 # After an answer: bring the question and its answer to the top of the chat (the sources follow below).
 SCROLL_JS = """() => { const users = document.querySelectorAll('#chat .message-row.user-row, #chat .user');

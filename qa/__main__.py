@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import config
+from .types import REFUSAL
 
 
 def _engine(args):
@@ -30,7 +31,7 @@ def cmd_ask(args) -> int:
             where = " › ".join(x for x in (c.title, c.section) if x)
             print(f"[{c.n}] {where} [{c.doc_id} {c.start}:{c.end}]\n    {c.context}")
     else:
-        print(f"资料中未找到明确答案 (no answer in the articles; confidence {answer.score:.2f}). Closest passages:")
+        print(f"{REFUSAL} (no answer in the articles; confidence {answer.score:.2f}). Closest passages:")
         for p in answer.passages[:3]:
             print(f"  - {p.title} › {p.chunk.section or '导语'}: {p.chunk.text[:80]}…")
     return 0

@@ -11,6 +11,9 @@ import html
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+# What every way in says when the articles do not support an answer (the CLI, the page, Markdown).
+REFUSAL = "资料中未找到明确答案"
+
 
 @dataclass(frozen=True)
 class Section:
@@ -132,7 +135,7 @@ class Answer:
         """
         esc = html.escape
         if not self.answerable:
-            lines = ["资料中未找到明确答案 (no answer found in the articles)."]
+            lines = [f"{REFUSAL} (no answer found in the articles)."]
             if self.passages:
                 lines += ["", "最相关的段落 (closest passages):"]
                 for p in self.passages[:3]:
