@@ -36,7 +36,7 @@ import numpy as np
 
 from . import squad
 from .evaluation import documents_from_squad, f1_score, passages_without_gold
-from .reader import ANSWERABILITY_FEATURES, BUNDLED, BundledReader, answerability_features, coverage
+from .reader import ANSWERABILITY_FEATURES, BUNDLED, BundledReader, answerability_features, coverage, ranker_evidence
 from .train_reader import BENCH_DATA, cmrc_validation
 from .types import Passage
 
@@ -95,18 +95,7 @@ def read_set(
                 for text, (prob, a, b, null) in zip(texts, spans)
             ]
             ranked = engine.extractor.extract(question, passages, docs)
-            rtext, rcover = "", (0.0, 0.0)
-            if ranked is not None:
-                rtext = docs[ranked.doc_id].text[ranked.start : ranked.end]
-                home = next(
-                    (
-                        p
-                        for p in passages
-                        if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end
-                    ),
-                    None,
-                )
-                rcover = coverage(weights, home.chunk.text) if home else (0.0, 0.0)
+            _, rtext, rcover = ranker_evidence(ranked, passages, docs, weights) or (0.0, "", (0.0, 0.0))
             return Reading(
                 question,
                 reads,

@@ -54,6 +54,15 @@ def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
     return Span(p.chunk.doc_id, a, b, sa, sb, p.rank, prob, prob)
 
 
+def _best_span(reads: list[tuple[Passage, float, float, int, int]], documents: dict[str, Document]) -> Span | None:
+    """The most probable of ``BundledReader.read_passages``'s spans, or None when no passage has one."""
+    found = None
+    for p, prob, _, a, b in reads:
+        if b > a and (found is None or prob > found.confidence):
+            found = _span(p, documents[p.chunk.doc_id].text, prob, a, b)
+    return found
+
+
 class BundledReader:
     """The bundled e5 reader over the top ``n_passages`` passages.
 
@@ -154,6 +163,22 @@ class BundledReader:
                 best[owner[k]] = (prob, a, b, float(np.exp(null)))
         return best
 
+    def read_passages(
+        self,
+        question: str,
+        passages: list[Passage],
+        documents: dict[str, Document],
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> list[tuple[Passage, float, float, int, int]]:
+        """For each of the top ``n_passages``: (passage, span probability, no-answer probability, start, end),
+        start and end in its document's characters (equal: no span); ``ranges`` (document offsets, one per
+        passage) narrows what is read."""
+        top = passages[: self.n_passages]
+        ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
+        texts = [documents[p.chunk.doc_id].text for p in top]
+        read = self.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])
+        return [(p, prob, null, lo + a, lo + b) for p, (lo, hi), (prob, a, b, null) in zip(top, ranges, read)]
+
     def extract(
         self,
         question: str,
@@ -161,16 +186,8 @@ class BundledReader:
         documents: dict[str, Document],
         ranges: list[tuple[int, int]] | None = None,
     ) -> Span | None:
-        """The best span of the top passages; ``ranges`` (document offsets, one per passage) narrows what is read."""
-        top = passages[: self.n_passages]
-        ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
-        texts = [documents[p.chunk.doc_id].text for p in top]
-        read = self.read(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])
-        found = None
-        for p, text, (lo, hi), (prob, a, b) in zip(top, texts, ranges, read):
-            if b > a and (found is None or prob > found.confidence):
-                found = _span(p, text, prob, lo + a, lo + b)
-        return found
+        """The best span of the top passages (see ``read_passages``)."""
+        return _best_span(self.read_passages(question, passages, documents, ranges), documents)
 
 
 def focus(text: str, start: int, end: int, weights: dict[str, float], chars: int) -> tuple[int, int]:
@@ -225,6 +242,22 @@ def coverage(weights: dict[str, float], text: str) -> tuple[float, float]:
     present = set(terms(text))
     share = sum(w for t, w in weights.items() if t in present) / sum(weights.values())
     return share, max((w for t, w in weights.items() if t not in present), default=0.0) / top
+
+
+def ranker_evidence(
+    ranked: Span | None, passages: list[Passage], documents: dict[str, Document], weights: dict[str, float]
+) -> tuple[float, str, tuple[float, float]] | None:
+    """The feature ranker's answer as the answerability model sees it: (confidence, text, ``coverage`` of the
+    passage it came from), or None without an answer."""
+    if ranked is None:
+        return None
+    doc = documents[ranked.doc_id].text
+    home = next(
+        (p for p in passages if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end),
+        None,
+    )
+    cover = coverage(weights, doc[home.chunk.start : home.chunk.end]) if home else (0.0, 0.0)
+    return ranked.confidence, doc[ranked.start : ranked.end], cover
 
 
 def answerability_features(
@@ -309,52 +342,24 @@ class Cascade:
         reads: list[tuple[float, float, str, tuple]] = []
         span = ranked if sure else None
         if not sure:
-            top = passages[: self.reader.n_passages]
             ranges = [
                 focus(documents[p.chunk.doc_id].text, p.chunk.start, p.chunk.end, weights, self.focus)
                 if self.focus
                 else (p.chunk.start, p.chunk.end)
-                for p in top
+                for p in passages[: self.reader.n_passages]
             ]
-            texts = [documents[p.chunk.doc_id].text for p in top]
-            for p, text, (lo, hi), (prob, a, b, null) in zip(
-                top,
-                texts,
-                ranges,
-                self.reader.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)]),
-            ):
-                reads.append(
-                    (
-                        prob,
-                        null,
-                        text[lo + a : lo + b] if b > a else "",
-                        coverage(weights, text[lo:hi]) if self.answerability else (0.0, 0.0),
-                    )
-                )
-                if b > a and (span is None or prob > span.confidence):
-                    span = _span(p, text, prob, lo + a, lo + b)
+            read = self.reader.read_passages(question, passages, documents, ranges)
+            span = _best_span(read, documents)
+            if self.answerability is not None:
+                for (p, prob, null, a, b), (lo, hi) in zip(read, ranges):
+                    text = documents[p.chunk.doc_id].text
+                    reads.append((prob, null, text[a:b] if b > a else "", coverage(weights, text[lo:hi])))
         if span is None:
             return None
         if self.answerability is not None:
-            ranker = None
-            if ranked is not None:
-                doc = documents[ranked.doc_id].text
-                home = next(
-                    (
-                        p
-                        for p in passages
-                        if p.chunk.doc_id == ranked.doc_id and p.chunk.start <= ranked.start < p.chunk.end
-                    ),
-                    None,
-                )
-                ranker = (
-                    ranked.confidence,
-                    doc[ranked.start : ranked.end],
-                    coverage(weights, doc[home.chunk.start : home.chunk.end]) if home else (0.0, 0.0),
-                )
             f = answerability_features(
                 reads,
-                ranker,
+                ranker_evidence(ranked, passages, documents, weights),
                 passages[0] if passages else None,
                 self.features.unseen_factor_of(weights),
                 question,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -82,7 +83,6 @@ def terms(text: str) -> list[str]:
 
 def overlap(a: str, b: str) -> float:
     """Character F1 of two spans (normalised, punctuation and spaces ignored): how far two answers agree."""
-    from collections import Counter
 
     def chars(s: str) -> Counter:
         return Counter(c for c in normalize(s).lower() if c.isalnum())
