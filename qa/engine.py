@@ -111,8 +111,8 @@ class QA:
         self.embedder = embedder
         self.retriever = Retriever(store, embedder, mode)
         reader = default_reader() if reader == "default" else reader
-        if ranker is None and not (isinstance(reader, BundledReader) and reader.settings.get("ranker_sure") is None):
-            ranker = default_ranker()  # (the bundled reader without a cascade only needs the question's terms)
+        if ranker is None and (not isinstance(reader, BundledReader) or Cascade.uses_ranker(reader.settings)):
+            ranker = default_ranker()  # (the bundled reader alone only needs the question's terms)
         features = Extractor(store.lexical.idf_of, store.lexical.knows, ranker=ranker)
         if isinstance(reader, BundledReader):  # the bundled reader, with the ranker beside it as reader.json says
             self.extractor = Cascade(reader, features)

@@ -325,6 +325,11 @@ class Cascade:
                 float(model["bias"]),
             )
 
+    @staticmethod
+    def uses_ranker(settings: dict) -> bool:
+        """Whether a ``reader.json`` asks for the feature ranker's answer (the cascade or the answerability model)."""
+        return settings.get("ranker_sure") is not None or bool(settings.get("answerability"))
+
     def probability(self, features: dict[str, float]) -> float:
         """The answerability model's probability that the answer with these features is right."""
         mean, scale, w, b = self.answerability
@@ -333,7 +338,7 @@ class Cascade:
 
     def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
         ranked = None
-        if self.ranker_sure is not None or self.answerability is not None:
+        if self.uses_ranker(self.reader.settings):
             ranked = self.features.extract(question, passages, documents)
         sure = ranked is not None and self.ranker_sure is not None and ranked.confidence >= self.ranker_sure
         if sure and self.answerability is None:
