@@ -117,8 +117,9 @@ class NumpyBert:
     ) -> None:
         self.config, self.word_rows = config, word_rows
         h = config.hidden_size
+        shapes = config.shapes()
         self.params = {
-            k: np.asarray(v, np.float32).reshape(config.shapes()[k])
+            k: np.asarray(v, np.float32).reshape(shapes[k])
             for k, v in params.items()
             if k != "embeddings.word_embeddings.weight"
         }

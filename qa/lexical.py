@@ -8,6 +8,8 @@ recomputed at every load.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .text import terms
@@ -15,26 +17,17 @@ from .text import terms
 ARRAYS = ("terms", "indptr", "texts", "weights", "idf", "shape")
 
 
+@dataclass(eq=False)
 class BM25:
-    """Okapi BM25 with a precomputed weight for each (term, text) pair."""
+    """Okapi BM25 with a precomputed weight for each (term, text) pair: term ``j``'s texts and weights are
+    ``texts[indptr[j]:indptr[j + 1]]`` and ``weights[…]``."""
 
-    def __init__(
-        self,
-        vocab: dict[str, int],
-        indptr: np.ndarray,
-        texts: np.ndarray,
-        weights: np.ndarray,
-        idf: np.ndarray,
-        n_docs: int,
-    ) -> None:
-        self.vocab, self.indptr, self.texts, self.weights, self.idf, self.n_docs = (
-            vocab,
-            indptr,
-            texts,
-            weights,
-            idf,
-            n_docs,
-        )
+    vocab: dict[str, int]
+    indptr: np.ndarray
+    texts: np.ndarray
+    weights: np.ndarray
+    idf: np.ndarray
+    n_docs: int
 
     @classmethod
     def fit(cls, texts: list[str], k1: float = 1.2, b: float = 0.75) -> BM25:

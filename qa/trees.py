@@ -153,7 +153,7 @@ class Forest:
         nan = np.isnan(x)
         x = np.where(nan & (self.missing != 2), 0.0, x)
         go_left = x <= self.thresholds
-        default = ((self.missing == 1) & (np.abs(x) <= _ZERO)) | ((self.missing == 2) & np.isnan(x))
+        default = ((self.missing == 1) & (np.abs(x) <= _ZERO)) | ((self.missing == 2) & nan)
         go_left = np.where(default, self.default_left, go_left)
         survivors = np.bitwise_and.reduce(np.where(go_left, _ALL, self.masks), axis=2)
         lowest = survivors & (~survivors + np.uint64(1))
