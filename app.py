@@ -8,7 +8,6 @@ Endpoints: the chat (``/chat``) and ``/ask``, which returns ``Answer.to_dict()``
 from __future__ import annotations
 
 import argparse
-import html
 import logging
 import os
 import re
@@ -22,10 +21,11 @@ os.environ.setdefault(
 
 import gradio as gr  # noqa: E402
 
-from qa import QA, Answer, config, get_engine  # noqa: E402
+from qa import QA, config, get_engine, render  # noqa: E402
 from qa.articles import read_file  # noqa: E402
+from qa.config import Settings  # noqa: E402
 from qa.engine import clean_question  # noqa: E402
-from qa.types import REFUSAL, Citation, Document  # noqa: E402
+from qa.types import Document  # noqa: E402
 
 log = logging.getLogger("qa.app")
 
@@ -40,7 +40,6 @@ EXAMPLES = [
     "退休后享受职工医保待遇，职工医保累计缴费年限要满多少年？",
     "国际电子电路(深圳)展览会在哪里举办？",
 ]
-ABSTAIN_TEXT = REFUSAL
 EMPTY_TEXT = "请输入问题，例如：2024年深圳人工智能产业规模是多少？ (the question is empty)"
 # After an answer: bring the question and its answer to the top of the chat (the sources follow below).
 SCROLL_JS = """() => { const users = document.querySelectorAll('#chat .message-row.user-row, #chat .user');
@@ -53,7 +52,7 @@ CSS = """
 .qa-scores { color: #666; font-size: .85em; }
 mark.qa-span { background: #ffe58a; padding: 0 .1em; }
 """
-esc = html.escape
+esc = render.esc
 
 
 @dataclass
@@ -76,65 +75,6 @@ class Session:
             docs = self.docs if scope == "mine" else base.documents + self.docs
             self.engines[scope] = QA.build(docs, model=base.embedder)
         return self.engines[scope]
-
-
-def highlighted_context(c: Citation) -> str:
-    """The cited sentence, escaped, with the quoted span in <mark>."""
-    i = c.start - c.context_start
-    j = i + len(c.quote)
-    return f'{esc(c.context[:i])}<mark class="qa-span">{esc(c.context[i:j])}</mark>{esc(c.context[j:])}'
-
-
-def render_answer(a: Answer, asked: str = "") -> str:
-    understood = (
-        f'<br><span class="qa-scores">（理解为 understood as：{esc(a.question)}）</span>'
-        if asked and asked != a.question
-        else ""
-    )
-    if not a.answerable:
-        return (
-            f'<span class="qa-abstain">{ABSTAIN_TEXT}。</span> '
-            f"以下是最接近的段落，仅供参考 (closest passages below).{understood}"
-        )
-    return f'<span class="qa-answer">「{esc(a.answer)}」<sup>[1]</sup></span>{understood}'
-
-
-def _passages(a: Answer, n: int) -> str:
-    rows = []
-    for p in a.passages[:n]:
-        where = " › ".join(esc(x) for x in (p.title, p.chunk.section) if x)
-        text = " ".join(p.chunk.text.split())
-        text = esc(text if len(text) <= 160 else text[:160] + "…")
-        dense = "–" if p.dense_score is None else f"{p.dense_score:.3f}"
-        rows.append(
-            f'<div class="qa-source"><b>#{p.rank} {where}</b> <span class="qa-scores">(fused {p.score:.3f} · '
-            f"dense {dense} · lexical {p.lexical_score:.2f})</span><br>{text}</div>"
-        )
-    return "".join(rows)
-
-
-def _where(c: Citation) -> str:
-    """Where a quote stands: its page (PDFs) and character offsets; the scores stay with the passages."""
-    return (f"第{c.page}页 p. {c.page} · " if c.page else "") + f"chars {c.start}–{c.end}"
-
-
-def render_sources(a: Answer) -> str:
-    """Citations (open) and the retrieved passages (collapsed); for an abstention, the passages open."""
-    if not a.answerable:
-        return (
-            f'<details class="qa-passages" open><summary>最接近的段落 Closest passages</summary>'
-            f"{_passages(a, 5)}</details>"
-        )
-    cites = "".join(
-        f'<div class="qa-source qa-citation"><b>[{c.n}] {" › ".join(esc(x) for x in (c.title, c.section) if x)}</b> '
-        f'<span class="qa-scores">({_where(c)})</span><br>{highlighted_context(c)}</div>'
-        for c in a.citations
-    )
-    return (
-        f'<details class="qa-sources" open><summary>来源 Sources ({len(a.citations)})</summary>{cites}</details>'
-        f'<details class="qa-passages"><summary>检索到的段落 Retrieved passages ({len(a.passages)})</summary>'
-        f"{_passages(a, len(a.passages))}</details>"
-    )
 
 
 def respond(message: str, chat: list, k: float, scope_label: str, session: Session | None):
@@ -173,9 +113,12 @@ def respond(message: str, chat: list, k: float, scope_label: str, session: Sessi
         yield chat, "", session
         return
     session.history = (session.history + [question])[-10:]
-    chat[-1] = {"role": "assistant", "content": render_answer(answer, question)}
+    chat[-1] = {"role": "assistant", "content": render.answer_html(answer, question)}
     yield chat, "", session
-    chat[-1] = {"role": "assistant", "content": render_answer(answer, question) + "\n\n" + render_sources(answer)}
+    chat[-1] = {
+        "role": "assistant",
+        "content": render.answer_html(answer, question) + "\n\n" + render.sources_html(answer),
+    }
     yield chat, "", session
 
 
@@ -238,7 +181,8 @@ def ask(question: str, k: int = 5) -> dict:
         raise gr.Error(str(exc), print_exception=False) from exc
 
 
-def build_demo() -> gr.Blocks:
+def build_demo(settings: Settings | None = None) -> gr.Blocks:
+    settings = settings or Settings.from_env()
     with gr.Blocks(title="深圳新闻问答 · Cited QA", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "## 深圳新闻问答 · Cited QA\n答案只摘自文章原文，并标注出处；资料中没有的，就直说没有。"
@@ -290,23 +234,25 @@ def build_demo() -> gr.Blocks:
         files.upload(upload, [files, session], [uploaded, session, files, mine], api_visibility="private")
         mine.change(keep_uploads, [mine, session], [session], api_visibility="private")
         gr.api(ask, api_name="ask")
-    limit = int(os.environ.get("QA_CONCURRENCY", "4"))
-    demo.queue(default_concurrency_limit=limit, max_size=int(os.environ.get("QA_QUEUE_SIZE", "64")))
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return demo
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Run the chat page.")
-    ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    ap.add_argument("--host", default=None, help="default: $GRADIO_SERVER_NAME, else 127.0.0.1")
+    ap.add_argument("--port", type=int, default=None, help="default: $GRADIO_SERVER_PORT, else 7860")
     args = ap.parse_args(argv)
+    settings = Settings.from_env().with_(host=args.host, port=args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config.limit_threads(int(os.environ.get("QA_CONCURRENCY", "4")))
-    engine = get_engine()  # build or load the index before the first visitor
+    config.limit_threads(settings.concurrency)
+    engine = get_engine(settings)  # build or load the index before the first visitor
     # The segmenter's dictionary, then the reader's weights (and torch), load beside the starting server; a
     # question that arrives meanwhile waits only for what it needs.
     threading.Thread(target=engine.warm_up, name="reader-warm-up", daemon=True).start()
-    build_demo().launch(server_name=args.host, server_port=args.port, css=CSS, show_error=False, footer_links=["api"])
+    build_demo(settings).launch(
+        server_name=settings.host, server_port=settings.port, css=CSS, show_error=False, footer_links=["api"]
+    )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ zh paragraphs (recall@5 and MRR@10 of the gold paragraph, open retrieval over ea
 
 from __future__ import annotations
 
-from qa import evaluation, squad
+from qa import Settings
 from qa.embedding import Embedder, resolve
 from qa.engine import QA
+from qa.eval import squad
 from qa.retrieval import Retriever
 
 from .common import DATA, table, write
@@ -29,11 +30,15 @@ def run(limit: int | None = None) -> dict:
         row = {"model": model}
         for tag, (questions, contexts) in sets.items():
             paragraphs = squad.split(squad.load(contexts or questions), "validation")
-            engine = QA.build(evaluation.documents_from_squad(paragraphs), model=embedder, reader=None)
+            engine = QA.build(
+                squad.documents_from_squad(paragraphs),
+                model=embedder,
+                settings=Settings.from_env().with_(reader="ranker"),
+            )
             if contexts:
-                items = evaluation._items_crosslingual(squad.split(squad.load(questions), "validation"), paragraphs)
+                items = squad.items_crosslingual(squad.split(squad.load(questions), "validation"), paragraphs)
             else:
-                items = evaluation._items_squad(paragraphs)
+                items = squad.items_squad(paragraphs)
             items = items[:limit] if limit else items
             for w in WEIGHTS:
                 retriever = Retriever(engine.store, embedder, "dense" if w == 0 else "hybrid", lexical_weight=w)

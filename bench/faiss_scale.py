@@ -7,8 +7,8 @@ import time
 import faiss
 import numpy as np
 
-from qa import squad
 from qa.embedding import Embedder, resolve
+from qa.eval import squad
 from qa.index import HNSW_FROM
 from qa.text import sentence_spans
 

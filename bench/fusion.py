@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from qa import evaluation
-from qa.retrieval import LEXICAL_WEIGHT, Retriever
+from qa import QA, Settings
+from qa.eval import harness
+from qa.retrieval import LEXICAL_WEIGHT
 
 from .common import DATA, table, write
 
@@ -11,15 +12,13 @@ from .common import DATA, table, write
 def run(limit: int | None = None) -> dict:
     rows = []
     for name, file in (("CMRC 2018 dev (validation)", "cmrc2018_dev.json"), ("DRCD dev (validation)", "DRCD_dev.json")):
-        engine, items, gold_by, _ = evaluation.load_task(DATA / file, "hybrid", "validation")
+        engine, items, gold_by, _ = harness.load_task(DATA / file, Settings.from_env(), "hybrid", "validation")
         items = items[:limit] if limit else items
         configs = [("lexical only", "lexical", None), ("dense only", "dense", None)]
         configs += [(f"hybrid, lexical weight {w}", "hybrid", w) for w in (0.4, 0.5, 0.6, 0.7, 0.8)]
         for label, mode, w in configs:
-            engine.retriever = Retriever(
-                engine.store, engine.embedder, mode, **({"lexical_weight": w} if w is not None else {})
-            )
-            m = evaluation.evaluate(engine, items, 5, gold_by).metrics
+            mixed = QA(engine.store, engine.embedder, mode, engine.settings, engine.reader, lexical_weight=w)
+            m = harness.evaluate(mixed, items, 5, gold_by).metrics
             rows.append(
                 {
                     "data": name,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import evaluation
+from qa import QA, Settings
 from qa.embedding import Embedder, resolve
-from qa.retrieval import Retriever
+from qa.eval import harness
 
 from .common import DATA, TMP, table, write
 
@@ -68,17 +68,17 @@ def run(limit: int | None = None) -> dict:
             "sentences_per_s": _speed(embedder),
         }
         for tag, file in (("cmrc", "cmrc2018_dev.json"), ("drcd", "DRCD_dev.json"), ("seed_para", "seed_qa_dev.jsonl")):
-            engine, items, gold_by, _ = evaluation.load_task(
-                DATA / file, "hybrid", "heldout", embedder, index=TMP / f"seed-index-{Path(model).name}"
-            )
+            settings = Settings.from_env().with_(model=model, index=TMP / f"seed-index-{Path(model).name}")
+            engine, items, gold_by, _ = harness.load_task(DATA / file, settings, "hybrid", "heldout")
             if tag == "seed_para":
                 items = [it for it in items if it.qid in paraphrase_ids]
             items = items[:limit] if limit else items
             for mode in ("lexical", "dense", "hybrid"):
                 if mode == "lexical" and label != next(iter(models)):
                     continue
-                engine.retriever = Retriever(engine.store, embedder, mode)
-                m = evaluation.evaluate(engine, items, 5, gold_by).metrics
+                m = harness.evaluate(
+                    QA(engine.store, embedder, mode, settings, engine.reader), items, 5, gold_by
+                ).metrics
                 # Seed paraphrases: 4 articles make article ranks trivial; rank the answer-bearing passage instead.
                 row[f"{tag}_{mode}_r@5"] = m["answer_recall@5" if tag == "seed_para" else "recall@5"]
                 row[f"{tag}_{mode}_mrr"] = m["answer_mrr@10" if tag == "seed_para" else "mrr@10"]

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from qa import evaluation, squad
+from qa.eval import squad
 from qa.retrieval import Retriever
 
 from .common import DATA, table, write
@@ -85,7 +85,7 @@ def _ours(paragraphs, questions) -> list[dict]:
     from qa import QA
 
     t = time.perf_counter()
-    engine = QA.build(evaluation.documents_from_squad(paragraphs))
+    engine = QA.build(squad.documents_from_squad(paragraphs))
     index_s = time.perf_counter() - t
     rows = []
     for mode in ("lexical", "dense", "hybrid"):

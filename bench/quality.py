@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from qa import evaluation
-from qa.extraction import Extractor, Span
-from qa.retrieval import Retriever
+from qa import QA, Settings
+from qa.eval import harness
+from qa.reading import Extractor
 from qa.text import sentence_spans, terms
+from qa.types import Span
 
 from .common import SETS, table, write
 
@@ -13,12 +14,17 @@ from .common import SETS, table, write
 class NaiveExtractor:
     """Baseline: the sentence of the top passage with the largest term overlap with the question."""
 
+    threshold = 0.5
+
+    def warm_up(self) -> None:
+        pass
+
     def extract(self, question, passages, documents):
         if not passages:
             return None
         p = passages[0]
         text = documents[p.chunk.doc_id].text
-        q = set(terms(question))
+        q = set(terms(question.text))
         a, b = max(
             sentence_spans(text, p.chunk.start, p.chunk.end), key=lambda s: len(q & set(terms(text[s[0] : s[1]])))
         )
@@ -30,22 +36,22 @@ def run(limit: int | None = None) -> dict:
     for name, (path, contexts) in SETS.items():
         split = "all" if path.suffix == ".jsonl" else "heldout"
         # The feature ranker's table (the transformer reader has its own, bench/reader.py).
-        engine, items, gold_by, setting = evaluation.load_task(path, "hybrid", split, contexts=contexts, reader=None)
+        settings = Settings.from_env().with_(reader="ranker")
+        engine, items, gold_by, setting = harness.load_task(path, settings, "hybrid", split, contexts)
         items = items[:limit] if limit else items
-        ours = engine.extractor
         for mode in ("lexical", "dense", "hybrid"):
-            engine.retriever = Retriever(engine.store, engine.embedder, mode)
-            m = evaluation.evaluate(engine, items, 5, gold_by, drop_gold=mode == "hybrid").metrics
+            other = QA(engine.store, engine.embedder, mode, settings, engine.reader)
+            m = harness.evaluate(other, items, 5, gold_by, drop_gold=mode == "hybrid").metrics
             rows.append({"data": name, "retriever": mode, "extractor": "learned ranker (default)", **m})
-        engine.extractor = Extractor(ours.idf, ours.seen, ranker=None)
-        m = evaluation.evaluate(engine, items, 5, gold_by).metrics
+        m = harness.evaluate(
+            QA(engine.store, engine.embedder, "hybrid", settings, Extractor()), items, 5, gold_by
+        ).metrics
         rows.append({"data": name, "retriever": "hybrid", "extractor": "hand-written scoring (QA_RANKER=off)", **m})
-        engine.extractor = NaiveExtractor()
-        m = evaluation.evaluate(engine, items, 5, gold_by).metrics
+        naive = QA(engine.store, engine.embedder, "hybrid", settings, NaiveExtractor())
+        m = harness.evaluate(naive, items, 5, gold_by).metrics
         rows.append(
             {"data": name, "retriever": "hybrid", "extractor": "naive: best-overlap sentence of top passage", **m}
         )
-        engine.extractor = ours
     cols = [
         "data",
         "retriever",

@@ -7,15 +7,16 @@ for the reader alone, given the gold paragraph: the figure comparable with publi
 
 from __future__ import annotations
 
-from qa import QA, evaluation, squad
-from qa.reader import BundledReader
+from qa import QA, Settings
+from qa.eval import harness, squad
+from qa.reading.transformer import BundledReader
 
 from .common import DATA, SETS, table, write
 
 
 def cmrc_dev_reader_alone(reader: BundledReader, limit: int | None) -> dict:
     paragraphs = squad.load(DATA / "cmrc2018_dev.json")
-    return evaluation.reader_alone(
+    return harness.reader_alone(
         reader, [(q.text, p.context, q.answers) for p in paragraphs for q in p.questions][:limit]
     )
 
@@ -24,13 +25,13 @@ def run(limit: int | None = None) -> dict:
     rows = []
     for name, (path, contexts) in SETS.items():
         split = "all" if path.suffix == ".jsonl" else "heldout"
-        engine, items, gold_by, _ = evaluation.load_task(path, "hybrid", split, contexts=contexts)
+        engine, items, gold_by, _ = harness.load_task(path, Settings.from_env(), "hybrid", split, contexts)
         items = items[:limit] if limit else items
         squad_set = path.suffix == ".json"
-        m = evaluation.evaluate(engine, items, 5, gold_by, drop_gold=squad_set).metrics
+        m = harness.evaluate(engine, items, 5, gold_by, drop_gold=squad_set).metrics
         rows.append({"data": name, "extractor": "e5 reader (default)", **m})
-        ranker = QA(engine.store, engine.embedder, reader=None)
-        m = evaluation.evaluate(ranker, items, 5, gold_by, drop_gold=squad_set).metrics
+        ranker = QA(engine.store, engine.embedder, settings=Settings.from_env().with_(reader="ranker"))
+        m = harness.evaluate(ranker, items, 5, gold_by, drop_gold=squad_set).metrics
         rows.append({"data": name, "extractor": "feature ranker alone (baseline, QA_READER=ranker)", **m})
     whole = cmrc_dev_reader_alone(BundledReader(), limit)
     cols = [

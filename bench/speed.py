@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from qa import QA, evaluation, squad
+from qa import QA, Settings
+from qa.eval import harness, squad
 
 from .common import DATA, ROOT, SEEDS_DIR, table, write
 
@@ -46,13 +47,15 @@ def run(limit: int | None = None) -> dict:
         for _ in range(5):
             for q in questions:
                 t = time.perf_counter()
-                passages = engine.retriever.retrieve(q, 5)
+                passages = engine.retrieve(q, 5)
                 retrieval.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 engine.ask(q)
                 full.append(time.perf_counter() - t)
         ask, ret = _pcts(full), _pcts(retrieval)
-        ranker_only = QA.load(f"{tmp}/warm", reader=None)  # baseline in the same run: the feature ranker alone
+        ranker_only = QA.load(
+            f"{tmp}/warm", settings=Settings.from_env().with_(reader="ranker")
+        )  # baseline in the same run: the feature ranker alone
         for q in questions:
             ranker_only.ask(q)
         alone = []
@@ -91,12 +94,12 @@ def run(limit: int | None = None) -> dict:
     for name in ("cmrc2018_dev.json", "DRCD_dev.json"):
         # Extraction alone (candidates, features, ranker, answerability, citations) on new questions:
         # every held-out question asked once, after retrieval, so the segmenter cache is not warm.
-        engine, items, _, _ = evaluation.load_task(DATA / name, "hybrid", "heldout")
+        engine, items, _, _ = harness.load_task(DATA / name, Settings.from_env(), "hybrid", "heldout")
         items = items[:limit] if limit else items
         engine.ask(items[0].question)
         took = []
         for it in items:
-            passages = engine.retriever.retrieve(it.question, 5)
+            passages = engine.retrieve(it.question, 5)
             t = time.perf_counter()
             engine.answer(it.question, passages)
             took.append(time.perf_counter() - t)
@@ -112,7 +115,7 @@ def run(limit: int | None = None) -> dict:
             {"measure": f"extraction per new question, {name} held-out, p95", "value": ext["p95_ms"], "unit": "ms"}
         )
     paragraphs = squad.load(DATA / "cmrc2018_dev.json") + squad.load(DATA / "DRCD_dev.json")
-    docs = evaluation.documents_from_squad(paragraphs[:limit] if limit else paragraphs)
+    docs = squad.documents_from_squad(paragraphs[:limit] if limit else paragraphs)
     t = time.perf_counter()
     big = QA.build(docs)
     took = time.perf_counter() - t

@@ -11,6 +11,7 @@ import logging
 import threading
 
 from .articles import ArticleError
+from .config import Settings
 from .embedding import ModelError
 from .engine import QA
 from .index import IndexCorrupt
@@ -24,6 +25,7 @@ __all__ = [
     "Document",
     "Passage",
     "Section",
+    "Settings",
     "ask",
     "get_engine",
     "ArticleError",
@@ -37,17 +39,16 @@ _engine: QA | None = None
 _lock = threading.Lock()
 
 
-def get_engine() -> QA:
-    """The default engine: its index in ``index/`` ($QA_INDEX) over its own articles, or over ``seeds/`` ($QA_SEEDS)
-    when
-    there is no index yet (built on first use, updated when an article changes)."""
+def get_engine(settings: Settings | None = None) -> QA:
+    """The default engine, made on first use with ``settings`` (default: ``Settings.from_env()``): its index in
+    ``index/`` ($QA_INDEX) over its own articles, or over ``seeds/`` ($QA_SEEDS) when there is no index yet
+    (built on first use, updated when an article changes)."""
     global _engine
     if _engine is None:
         with _lock:
             if _engine is None:
-                from . import config
-
-                _engine = QA.open(config.article_source(None, config.index_dir()), config.index_dir())
+                settings = settings or Settings.from_env()
+                _engine = QA.open(settings.article_source(), settings.index, settings=settings)
     return _engine
 
 

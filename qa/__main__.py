@@ -9,50 +9,46 @@ import os
 import sys
 from pathlib import Path
 
-from . import config
-from .types import REFUSAL
+from .config import Settings
 
 
-def _engine(args):
-    from .engine import QA
-
-    return QA.open(config.article_source(args.seeds, args.index), args.index, args.model)
+def settings(args) -> Settings:
+    """The environment's settings with the command line's options over them."""
+    return Settings.from_env().with_(seeds=args.seeds, index=args.index, model=args.model)
 
 
 def cmd_ask(args) -> int:
-    engine = _engine(args)
+    from .engine import QA
+
+    s = settings(args)
+    engine = QA.open(s.article_source(), s.index, settings=s)
     answer = engine.ask(" ".join(args.question), k=args.k)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
-        return 0
-    if answer.answerable:
-        print(f"答案: {answer.answer}  (confidence {answer.score:.2f})")
-        for c in answer.citations:
-            where = " › ".join(x for x in (c.title, c.section) if x)
-            print(f"[{c.n}] {where} [{c.doc_id} {c.start}:{c.end}]\n    {c.context}")
     else:
-        print(f"{REFUSAL} (no answer in the articles; confidence {answer.score:.2f}). Closest passages:")
-        for p in answer.passages[:3]:
-            print(f"  - {p.title} › {p.chunk.section or '导语'}: {p.chunk.text[:80]}…")
+        from .render import plain
+
+        print(plain(answer))
     return 0
 
 
 def cmd_build(args) -> int:
     from .engine import QA
 
-    engine = QA.build(args.seeds or config.seeds_dir(), args.index, args.model, force=args.force)
+    s = settings(args)
+    engine = QA.build(s.seeds_dir(), s.index, force=args.force, settings=s)
     m = engine.store.manifest
     print(
         f"indexed {len(engine.store.documents)} articles, {m['n_chunks']} chunks with {m['model']['name']} "
-        f"({m['reembedded_chunks']} embedded) into {args.index}"
+        f"({m['reembedded_chunks']} embedded) into {s.index}"
     )
     return 0
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import main as eval_main
+    from .eval.harness import main as eval_main
 
-    return eval_main(args)
+    return eval_main(args, settings(args))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,9 +61,7 @@ def parser() -> argparse.ArgumentParser:
             default=d(None),
             help="folder of articles (default: $QA_SEEDS; for ask, the index's own articles; else seeds/)",
         )
-        p.add_argument(
-            "--index", type=Path, default=d(config.index_dir()), help="index folder (default: index/, or $QA_INDEX)"
-        )
+        p.add_argument("--index", type=Path, default=d(None), help="index folder (default: $QA_INDEX, else index/)")
         p.add_argument(
             "--model",
             default=d(None),

@@ -182,3 +182,9 @@ def mean_pool(states: np.ndarray, attention: np.ndarray) -> np.ndarray:
     m = attention[..., None].astype(np.float32)
     pooled = (states * m).sum(1) / np.maximum(m.sum(1), 1.0)
     return pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+
+
+def q4_values(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Float32 values of Q4_0 blocks given as codes (blocks × 16 bytes) and float16 scales (blocks × 1)."""
+    values = np.concatenate([codes & 0x0F, codes >> 4], axis=1).astype(np.float32) - 8.0
+    return (values * scale.astype(np.float32)).reshape(-1)

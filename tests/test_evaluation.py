@@ -7,7 +7,7 @@ import sys
 import pytest
 from conftest import DATA, ROOT
 
-from qa.evaluation import cmrc_tokens, exact_match, f1_score
+from qa.eval.metrics import cmrc_tokens, exact_match, f1_score
 
 
 def test_tokens():

@@ -2,18 +2,14 @@
 
 import pytest
 
-from qa.extraction import (
-    _clause_cores,
-    _head,
-    _longest_common,
-    _segmenter,
-    _slot_neighbours,
-    _tagged,
-    _token_spans,
-    _unglue,
-    question_type,
-)
-from qa.ranker import SpanRanker
+from qa.config import Settings
+from qa.reading import Extractor
+from qa.reading.candidates import clause_cores as _clause_cores
+from qa.reading.candidates import longest_common as _longest_common
+from qa.reading.candidates import token_spans as _token_spans
+from qa.reading.question import _head, _slot_neighbours, question_type
+from qa.reading.segment import _segmenter, _unglue
+from qa.reading.segment import tagged as _tagged
 from qa.text import normalize
 from qa.types import Document, Section
 
@@ -73,14 +69,13 @@ def capitals():
     from qa import QA
 
     text = "法国的首都是巴黎，巴黎有很多博物馆。德国的首都是柏林，柏林位于施普雷河畔，人口约三百七十万。"
-    engine = QA.build([Document("d1", "首都", text, (Section("", 0, len(text)),))], reader=None)
-    engine.extractor.ranker = SpanRanker({}, 0.0, {})  # candidates with features, as in training
-    return engine
+    return QA.build([Document("d1", "首都", text, (Section("", 0, len(text)),))], settings=Settings(reader="ranker"))
 
 
 def _features(engine, question: str) -> list[tuple[str, dict]]:
     docs = engine.store.documents
-    cands, _ = engine.extractor.candidates(question, engine.retriever.retrieve(question, 5), docs)
+    # candidates with the ranker's features, as in training
+    cands = Extractor().candidates(engine.question(question), engine.retrieve(question, 5), docs, described=True)
     return [(docs[c.doc_id].text[c.start : c.end], c.features) for c in cands]
 
 
@@ -107,9 +102,7 @@ def test_relative_features_measure_the_distance_to_the_questions_best(capitals):
 
 
 def test_hand_written_scoring_answers_without_ranker_features(capitals):
-    from qa.extraction import Extractor
-
-    plain = Extractor(capitals.extractor.idf, capitals.extractor.seen)  # QA_RANKER=off
+    plain = Extractor()  # QA_RANKER=off
     question = "德国首都"  # no question word: no typed candidates, the whole sentence answers
-    span = plain.extract(question, capitals.retriever.retrieve(question, 5), capitals.store.documents)
+    span = plain.extract(capitals.question(question), capitals.retrieve(question, 5), capitals.store.documents)
     assert span is not None and "柏林" in capitals.store.documents["d1"].text[span.start : span.end]

@@ -29,7 +29,8 @@ def _digest(features: list[dict[str, float]]) -> str:
 
 
 def _engines():
-    from qa import QA, evaluation, squad
+    from qa import QA
+    from qa.eval import squad
 
     data = ROOT / "bench" / "data"
     seeds = [
@@ -39,18 +40,20 @@ def _engines():
     for name in ("DRCD_dev.json", "xquad.zh.json"):
         paragraphs = squad.split(squad.load(data / name), "validation")
         questions = [q.text for p in paragraphs for q in p.questions][:PER_SET]
-        yield name, QA.build(evaluation.documents_from_squad(paragraphs)), questions
+        yield name, QA.build(squad.documents_from_squad(paragraphs)), questions
 
 
 def compute() -> dict:
+    from qa.reading import Question
+
     out = {}
     for name, engine, questions in _engines():
-        features = engine.extractor.features if hasattr(engine.extractor, "features") else engine.extractor
+        features = engine.reader.features if hasattr(engine.reader, "features") else engine.reader
         rows = []
         for q in questions:
             a = engine.ask(q)
-            passages = engine.retriever.retrieve(q, 5)
-            cands, _ = features.candidates(q, passages, engine.store.documents)
+            passages = engine.retrieve(q, 5)
+            cands = features.candidates(Question.analyse(q, engine.store.lexical), passages, engine.store.documents)
             c = a.citations[0] if a.citations else None
             rows.append(
                 {

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, SEEDS
 
-from qa.ranker import DEFAULT_PATH, SpanRanker
-from qa.train_ranker import MIN_WEIGHT
+from qa.reading.ranker import DEFAULT_PATH, SpanRanker
+from qa.train.ranker import MIN_WEIGHT
 
 
 def test_bundled_ranker_is_plain_json(tmp_path):
@@ -103,7 +103,7 @@ def test_trees_rescore_only_the_linear_stages_best(tmp_path):
 
 
 def test_blend_is_the_largest_within_the_tolerated_loss():
-    from qa.train_ranker import BLEND_LOSS, _largest_within
+    from qa.train.ranker import BLEND_LOSS, _largest_within
 
     assert _largest_within({0.0: 60.0, 0.1: 62.1, 0.5: 62.1 - BLEND_LOSS + 0.1, 1.0: 60.0}) == 0.5
     assert _largest_within({0.0: 62.0, 0.5: 62.0 - BLEND_LOSS - 0.1, 1.0: 50.0}) == 0.0
@@ -111,7 +111,7 @@ def test_blend_is_the_largest_within_the_tolerated_loss():
 
 
 def test_tree_count_is_chosen_again_at_the_chosen_blend():
-    from qa.train_ranker import BLEND_LOSS, _trees_and_blend
+    from qa.train.ranker import BLEND_LOSS, _trees_and_blend
 
     # Alone, 600 trees are best; with a blend of the linear score the trees' share shrinks and 1200 do better.
     def f1(n: int, blend: float) -> float:
@@ -125,7 +125,7 @@ def test_tree_count_is_chosen_again_at_the_chosen_blend():
 def test_listwise_fit_ranks_each_questions_positive_first():
     from scipy.sparse import csr_matrix
 
-    from qa.train_ranker import fit_listwise
+    from qa.train.ranker import fit_listwise
 
     rng = np.random.default_rng(0)
     sizes = rng.integers(3, 9, size=300)
@@ -143,16 +143,17 @@ def test_listwise_fit_ranks_each_questions_positive_first():
 
 def test_engine_uses_the_ranker_and_can_turn_it_off(seed_index):
     from qa import QA
-    from qa.engine import ABSTAIN_BELOW
+    from qa.config import Settings
+    from qa.reading.extractor import ABSTAIN_BELOW
 
-    engine = QA.load(seed_index, reader=None)  # the feature ranker alone (QA_READER=ranker)
-    assert engine.extractor.ranker is not None
-    assert engine.threshold == engine.extractor.ranker.meta["abstain_below"]  # the answerability model's own threshold
+    engine = QA.load(seed_index, settings=Settings(reader="ranker"))  # the feature ranker alone (QA_READER=ranker)
+    assert engine.reader.ranker is not None
+    assert engine.threshold == engine.reader.ranker.meta["abstain_below"]  # the answerability model's own threshold
     a = engine.ask("元戎启行哪一年率先推出“无图”方案？")
     assert a.answerable and 0 < a.score <= 1
     code = (
         "from qa import QA; e = QA.load(r'%s'); a = e.ask('元戎启行哪一年率先推出“无图”方案？');"
-        "print(e.extractor.ranker is None, e.threshold, a.answer)" % seed_index
+        "print(e.reader.ranker is None, e.threshold, a.answer)" % seed_index
     )
     env = dict(os.environ, QA_RANKER="off", QA_READER="ranker", HF_HUB_OFFLINE="1", QA_SEEDS=str(SEEDS))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -161,6 +162,9 @@ def test_engine_uses_the_ranker_and_can_turn_it_off(seed_index):
 
 def test_ranker_prefers_the_span_that_answers(seed_index):
     from qa import QA
+    from qa.config import Settings
 
-    a = QA.load(seed_index, reader=None).ask("退休后享受职工医保待遇，职工医保累计缴费年限要满多少年？")
+    a = QA.load(seed_index, settings=Settings(reader="ranker")).ask(
+        "退休后享受职工医保待遇，职工医保累计缴费年限要满多少年？"
+    )
     assert a.answer == "25年"

@@ -28,12 +28,14 @@ def tiny_model(tmp_path_factory, engine):
 
 
 def test_transformer_reader_answers_verbatim(tiny_model, seed_index, seed_rows, monkeypatch):
-    from qa.reader import TransformerReader
+    from qa.config import Settings
+    from qa.reading.transformer import TransformerReader
 
     monkeypatch.setenv("QA_READER", str(tiny_model))
     monkeypatch.setenv("QA_READER_THRESHOLD", "0")
-    engine = QA.load(seed_index)
-    assert isinstance(engine.extractor, TransformerReader)
+    engine = QA.load(seed_index)  # the settings from the environment
+    assert isinstance(engine.reader, TransformerReader) and engine.threshold == 0
+    assert engine.settings == Settings.from_env()
     answered = 0
     for row in seed_rows[:8]:
         a = engine.ask(row["question"])

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from qa.ranker import DEFAULT_PATH
-from qa.trees import Forest, TreeFormatError
+from qa.reading.ranker import DEFAULT_PATH
+from qa.reading.trees import Forest, TreeFormatError
 
 lightgbm = pytest.importorskip("lightgbm")
 

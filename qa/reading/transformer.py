@@ -1,0 +1,244 @@
+"""Transformer readers: the best answer span in the retrieved passages, from start/end logits.
+
+Two readers with the ``Reader`` interface (``extract(question, passages, documents) -> Span | None``, as the
+feature-based ``Extractor``):
+
+* ``BundledReader`` (the default): multilingual-e5-small fine-tuned on CMRC 2018 / DRCD / XQuAD,
+  shipped in ``qa/models/e5-reader`` and run through plain torch (``qa/encoder.py``; no
+  ``transformers`` import). It reads ``<s> question </s></s> passage </s>`` windows of the top
+  passages in one batch; position 0 is "no answer here".
+* ``TransformerReader``: any ``AutoModelForQuestionAnswering`` by hub id or folder (``QA_READER``).
+
+Spans are mapped back through the tokenizer's character offsets: every answer is a slice of
+an article. The confidence is the chosen span's probability in its window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..text import sentence_spans
+from ..types import Document, Passage, Span
+from .windows import batch, best_span, context_tokens, log_softmax, question_ids, windows
+
+log = logging.getLogger(__name__)
+
+BUNDLED = Path(__file__).resolve().parent.parent / "models" / "e5-reader"
+REBUILD = (
+    "python -m qa.train.convert_e5 && python -m qa.train_reader --data ../shared/train "
+    "&& python -m qa.train_reader --export --data ../shared/train "
+    "&& python -m qa.train.calibrate --data ../shared/train"
+)
+
+
+class ReaderError(Exception):
+    """The reader's files are missing or damaged."""
+
+
+def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
+    """A ``Span`` for document characters [a, b) of passage ``p`` (outer whitespace trimmed), with its sentence."""
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    sa, sb = next(((s, e) for s, e in sentence_spans(text, p.chunk.start, p.chunk.end) if s <= a < e), (a, b))
+    if b > sb:  # an answer across sentences keeps its own bounds as context
+        sa, sb = min(sa, a), b
+    return Span(p.chunk.doc_id, a, b, sa, sb, p.rank, prob, prob)
+
+
+def best_of(reads: list[tuple[Passage, float, float, int, int]], documents: dict[str, Document]) -> Span | None:
+    """The most probable of ``BundledReader.read_passages``'s spans, or None when no passage has one."""
+    found = None
+    for p, prob, _, a, b in reads:
+        if b > a and (found is None or prob > found.confidence):
+            found = _span(p, documents[p.chunk.doc_id].text, prob, a, b)
+    return found
+
+
+class BundledReader:
+    """The bundled e5 reader over the top ``n_passages`` passages.
+
+    Constructing it checks the files (present, complete, shaped as ``config.json`` says) without loading
+    them; the weights, and torch, load on the first question that needs the reader (or ``warm_up()``)."""
+
+    def __init__(
+        self,
+        path: str | Path = BUNDLED,
+        n_passages: int | None = None,
+        max_answer_tokens: int = 64,
+        threshold: float | None = None,
+    ) -> None:
+        from ..bert import BertConfig, safetensors_shapes
+
+        path = Path(path)
+        for name in ("config.json", "tokenizer.json", "model.safetensors"):
+            if not (path / name).is_file():
+                raise ReaderError(f"the reader file {path / name} is missing: rebuild it with `{REBUILD}`")
+        try:
+            self.config = BertConfig.from_file(path / "config.json")
+            shapes = safetensors_shapes(path / "model.safetensors")
+            expected = self.config.shapes("bert.", qa_head=True)
+            if shapes != expected:
+                wrong = sorted(set(shapes) ^ set(expected)) or [k for k in expected if shapes[k] != expected[k]]
+                raise ValueError(f"its tensors do not match config.json ({len(wrong)} differ, e.g. {wrong[0]})")
+            settings = (
+                json.loads((path / "reader.json").read_text(encoding="utf-8"))
+                if (path / "reader.json").is_file()
+                else {}
+            )
+        except Exception as exc:  # any damage: a truncated file, wrong shapes, bad JSON
+            raise self._error(path, exc) from exc
+        self.path = path
+        self.model = self.tokenizer = self.torch = None
+        self._loading = threading.Lock()
+        self.settings = settings
+        self.n_passages = n_passages or int(settings.get("n_passages", 3))
+        self.threshold = float(settings.get("abstain_below", 0.3)) if threshold is None else threshold
+        self.max_answer_tokens = max_answer_tokens
+        self.name = str(path)
+
+    @staticmethod
+    def _error(path: Path, exc: Exception) -> ReaderError:
+        return ReaderError(
+            f"the reader in {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}): "
+            f"rebuild it with `{REBUILD}`"
+        )
+
+    def warm_up(self) -> None:
+        """Load torch, the tokenizer and the weights now (the app does, so that no question waits for them)."""
+        with self._loading:  # a question may arrive while the app's warm-up thread is still loading
+            if self.model is None:
+                self._load()
+
+    def _load(self) -> None:
+        import torch
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        from ..encoder import BertForQuestionAnswering
+
+        try:
+            tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            model = BertForQuestionAnswering(self.config)
+            model.load_state_dict(
+                {k: v.float() for k, v in load_file(str(self.path / "model.safetensors")).items()}, strict=True
+            )
+        except Exception as exc:
+            raise self._error(self.path, exc) from exc
+        self.tokenizer, self.torch, self.model = tokenizer, torch, model.eval()
+
+    def read(self, question: str, contexts: list[str]) -> list[tuple[float, int, int]]:
+        """For each context, (probability, start, end) of its best span in characters (probability 0: none)."""
+        return [r[:3] for r in self.read_with_null(question, contexts)]
+
+    def read_with_null(self, question: str, contexts: list[str]) -> list[tuple[float, int, int, float]]:
+        """``read``, with the no-answer probability of the window that holds each best span."""
+        self.warm_up()
+        q = question_ids(self.tokenizer, question)
+        ws, owner = [], []
+        for i, c in enumerate(contexts):
+            for w in windows(q, *context_tokens(self.tokenizer, c)):
+                ws.append(w)
+                owner.append(i)
+        if not ws:
+            return []
+        ids, att = batch(ws)
+        torch = self.torch
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            start, end = self.model(torch.from_numpy(ids), torch.from_numpy(att))
+        start, end = log_softmax(start.numpy(), att), log_softmax(end.numpy(), att)
+        best = [(0.0, 0, 0, 1.0)] * len(contexts)
+        for k, w in enumerate(ws):
+            score, a, b, null = best_span(start[k], end[k], w, self.max_answer_tokens)
+            prob = float(np.exp(score))
+            if prob > best[owner[k]][0]:
+                best[owner[k]] = (prob, a, b, float(np.exp(null)))
+        return best
+
+    def read_passages(
+        self,
+        question: str,
+        passages: list[Passage],
+        documents: dict[str, Document],
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> list[tuple[Passage, float, float, int, int]]:
+        """For each of the top ``n_passages``: (passage, span probability, no-answer probability, start, end),
+        start and end in its document's characters (equal: no span); ``ranges`` (document offsets, one per
+        passage) narrows what is read."""
+        top = passages[: self.n_passages]
+        ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
+        texts = [documents[p.chunk.doc_id].text for p in top]
+        read = self.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])
+        return [(p, prob, null, lo + a, lo + b) for p, (lo, hi), (prob, a, b, null) in zip(top, ranges, read)]
+
+    def extract(self, question, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+        """The best span of the top passages (see ``read_passages``); ``question`` a ``Question``."""
+        return best_of(self.read_passages(question.text, passages, documents), documents)
+
+
+class TransformerReader:
+    """Reads the top passages with a Hugging Face extractive-QA model (``QA_READER``)."""
+
+    def __init__(
+        self,
+        name_or_path: str,
+        n_passages: int = 3,
+        max_answer_tokens: int = 30,
+        device: str = "cpu",
+        threshold: float = 0.1,
+    ) -> None:
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        self.name = name_or_path
+        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        self.model = AutoModelForQuestionAnswering.from_pretrained(name_or_path).to(device).eval()
+        self.device = device
+        self.n_passages = n_passages
+        self.max_answer_tokens = max_answer_tokens
+        self.threshold = threshold
+
+    def warm_up(self) -> None:
+        """Loaded when constructed."""
+
+    def _best(self, question: str, context: str) -> tuple[float, int, int] | None:
+        """(probability, start, end) of the best context span, in characters, or None."""
+        import torch
+
+        enc = self.tokenizer(
+            question,
+            context,
+            truncation="only_second",
+            max_length=512,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
+        offsets = enc.pop("offset_mapping")[0].tolist()
+        in_context = [s == 1 for s in enc.sequence_ids(0)]
+        with torch.no_grad():
+            out = self.model(**{k: v.to(self.device) for k, v in enc.items()})
+        start = torch.log_softmax(out.start_logits[0], -1).cpu().numpy()
+        end = torch.log_softmax(out.end_logits[0], -1).cpu().numpy()
+        idx = [i for i, ok in enumerate(in_context) if ok and offsets[i][1] > offsets[i][0]]
+        best = None
+        for i in idx:
+            for j in idx:
+                if i <= j <= i + self.max_answer_tokens:
+                    score = start[i] + end[j]
+                    if best is None or score > best[0]:
+                        best = (score, offsets[i][0], offsets[j][1])
+        return None if best is None else (float(np.exp(best[0])), best[1], best[2])
+
+    def extract(self, question, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
+        found = None
+        for p in passages[: self.n_passages]:
+            best = self._best(question.text, p.chunk.text)
+            if best is not None and (found is None or best[0] > found.confidence):
+                prob, a, b = best
+                found = _span(p, documents[p.chunk.doc_id].text, prob, p.chunk.start + a, p.chunk.start + b)
+        return found

@@ -1,0 +1,50 @@
+"""Question analysis, done once per ask: the kind, the question word, the weighted terms, the unseen factor."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.lexical import BM25
+from qa.reading.question import UNSEEN_PENALTY, Question, question_type
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    return BM25.fit(["2024年深圳人工智能产业规模突破3600亿元。", "星尘智能的联合创始人是来杰。"])
+
+
+@pytest.mark.parametrize(
+    "question, kind, word",
+    [
+        ("2024年深圳人工智能产业规模是多少？", "number", "多少"),
+        ("星尘智能的联合创始人是谁？", "person", "谁"),
+        ("元戎启行哪一年率先推出无图方案？", "time", "哪一年"),
+        ("VLA是什么意思？", "definition", "是什么意思"),
+        ("展会在哪里举办？", "place", "在哪"),
+        ("How many robots were delivered?", "number", "How many"),
+        ("深圳人工智能", None, None),
+    ],
+)
+def test_the_question_word_decides_the_kind(question, kind, word):
+    found, slot = question_type(question)
+    assert found == kind and (slot.group() if slot else None) == word
+
+
+def test_a_question_is_analysed_once_into_a_frozen_record(lexicon):
+    q = Question.analyse("2024年深圳人工智能产业规模是多少？", lexicon)
+    assert (q.kind, q.slot.group()) == ("number", "多少")
+    assert "深圳" in q.weights and "多少" not in q.weights, "the question word is not a term"
+    assert q.unseen == 1.0 and q.total == pytest.approx(sum(q.weights.values()))
+    assert q.asked == q.normalized.replace("多少", " ")
+    with pytest.raises(AttributeError):
+        q.kind = "time"
+
+
+def test_words_the_articles_never_use_lower_the_confidence(lexicon):
+    q = Question.analyse("美国的GDP是多少？", lexicon)
+    assert q.unseen <= UNSEEN_PENALTY, "GDP appears nowhere in the articles"
+
+
+def test_head_noun_and_neighbours_are_computed_on_demand(lexicon):
+    q = Question.analyse("哪个城市举办了2008年奥运会？", lexicon)
+    assert q.head == "城市" and q.beside == ("", "举办")
