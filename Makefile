@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Pinned: on this project's machines this is a local CPU build; an unpinned torch pulls GBs of CUDA packages.
 TORCH ?= torch==2.13.0
 
-.PHONY: app test install install-test browser bench clean
+.PHONY: app test test-unit test-engine test-app install install-test browser bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,17 @@ app: install
 
 test: install-test browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The tiers: unit (question analysis, candidates, features, settings, rendering on fixed inputs; seconds),
+# engine (real indexes, models, the CLI), app (the Gradio page in a real browser, packaging).
+test-unit: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-engine: install-test browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/engine $(PYTEST_ARGS)
+
+test-app: install-test browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/app $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[bench]'

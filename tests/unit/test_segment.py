@@ -1,9 +1,5 @@
-"""Candidate spans: segmentation repairs and clause variants the learned ranker chooses from."""
+"""Segmentation repairs, clause variants and the question's neighbours, on fixed sentences."""
 
-import pytest
-
-from qa.config import Settings
-from qa.reading import Extractor
 from qa.reading.candidates import clause_cores as _clause_cores
 from qa.reading.candidates import longest_common as _longest_common
 from qa.reading.candidates import token_spans as _token_spans
@@ -11,7 +7,6 @@ from qa.reading.question import _head, _slot_neighbours, question_type
 from qa.reading.segment import _segmenter, _unglue
 from qa.reading.segment import tagged as _tagged
 from qa.text import normalize
-from qa.types import Document, Section
 
 
 def _words(sentence: str) -> list[str]:
@@ -62,47 +57,3 @@ def test_longest_common_run_is_located_in_the_sentence():
     n, a, b = _longest_common(normalize("嘉诺撒圣家学校在哪里"), s)
     assert (n, s[a:b]) == (7, "嘉诺撒圣家学校")
     assert _longest_common("什么", "没有共同的字") == (0, 0, 0)
-
-
-@pytest.fixture(scope="module")
-def capitals():
-    from qa import QA
-
-    text = "法国的首都是巴黎，巴黎有很多博物馆。德国的首都是柏林，柏林位于施普雷河畔，人口约三百七十万。"
-    return QA.build([Document("d1", "首都", text, (Section("", 0, len(text)),))], settings=Settings(reader="ranker"))
-
-
-def _features(engine, question: str) -> list[tuple[str, dict]]:
-    docs = engine.store.documents
-    # candidates with the ranker's features, as in training
-    cands = Extractor().candidates(engine.question(question), engine.retrieve(question, 5), docs, described=True)
-    return [(docs[c.doc_id].text[c.start : c.end], c.features) for c in cands]
-
-
-def test_candidates_carry_the_head_noun_and_the_question_words_beside_them(capitals):
-    feats = _features(capitals, "德国的首都是哪个城市？")
-    berlin = max((f for t, f in feats if t == "柏林"), key=lambda f: f["adj_left"])  # the first 柏林, after 首都是
-    assert berlin["h=城市|lastch=林"] == 1.0, "the head noun paired with the span's last character"
-    assert any(k.startswith("h=城市|last=n") for k in berlin), "… and with its part of speech"
-    assert berlin["adj_left"] == 1.0, "首都 (before the question word) stands right before 柏林"
-    assert all(f["adj_left"] == 0.0 for t, f in feats if t == "施普雷河畔")
-    assert berlin["common"] > 0 and berlin["common_near"] > 0, "德国的首都是 is shared with the question, just before"
-
-
-def test_relative_features_measure_the_distance_to_the_questions_best(capitals):
-    feats = [f for _, f in _features(capitals, "德国的首都是哪个城市？")]
-    for key in ("near", "heur", "clause_cover"):
-        gaps = [f[f"{key}_gap"] for f in feats]
-        assert min(gaps) == 0.0 and max(gaps) > 0, key
-        top = max(g.get(key, 0.0) for g in feats)
-        assert all(f[f"{key}_gap"] == pytest.approx(top - f.get(key, 0.0)) for f in feats)
-    typed = [f for f in feats if f.get("typed", 0.0) >= 0.7]
-    assert typed and min(f["near_gap_typed"] for f in typed) == 0.0
-    assert all("near_gap_typed" not in f for f in feats if f.get("typed", 0.0) < 0.7)
-
-
-def test_hand_written_scoring_answers_without_ranker_features(capitals):
-    plain = Extractor()  # QA_RANKER=off
-    question = "德国首都"  # no question word: no typed candidates, the whole sentence answers
-    span = plain.extract(capitals.question(question), capitals.retrieve(question, 5), capitals.store.documents)
-    assert span is not None and "柏林" in capitals.store.documents["d1"].text[span.start : span.end]

@@ -40,11 +40,3 @@ def test_ellipsis_subject():
     assert ellipsis_subject("And Deeproute?") == "Deeproute"
     assert ellipsis_subject("元戎启行交付了多少辆车？") is None
     assert ellipsis_subject("它呢？") is None
-
-
-def test_an_elliptical_followup_gets_the_earlier_questions_answer_about_the_new_subject(engine):
-    followup = engine.ask_followup("那元戎启行呢？", ["星尘智能交付了多少台？"])
-    direct = engine.ask("元戎启行交付了多少台？")
-    assert followup.question == "元戎启行交付了多少台？"
-    assert followup.to_dict() == direct.to_dict()
-    assert engine.ask("星尘智能交付了多少台？").answer != followup.answer or not followup.answerable

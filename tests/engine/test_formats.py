@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_app import CHROME_ARGS, CHROMIUM
+from conftest import CHROME_ARGS, CHROMIUM
 
 from qa import QA
 from qa.articles import load_documents, read_file

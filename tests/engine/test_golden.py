@@ -6,7 +6,7 @@ abstains, the confidence to 4 decimals) and a digest of the feature ranker's can
 A change that moves code without meaning to change answers must keep this test passing; a change
 that means to change answers regenerates the file and says so in its commit:
 
-    python tests/test_golden.py --write
+    python tests/engine/test_golden.py --write
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "answers.json"
 PER_SET = 100
 
@@ -69,7 +69,7 @@ def compute() -> dict:
     return out
 
 
-@pytest.mark.skipif(not GOLDEN.exists(), reason="no golden file yet: python tests/test_golden.py --write")
+@pytest.mark.skipif(not GOLDEN.exists(), reason="no golden file yet: python tests/engine/test_golden.py --write")
 def test_answers_and_features_equal_the_golden_file():
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     now = compute()
