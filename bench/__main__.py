@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .common import RESULTS  # noqa: E402
 
-ALL = ("fusion", "embedders", "reader", "quality", "models", "peer", "speed", "cold", "faiss", "load")
+ALL = ("fusion", "embedders", "reader", "quality", "models", "peer", "speed", "cold", "faiss", "scale", "load")
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import re
 
 from .common import RESULTS, ROOT
 
-PARTS = ("reader", "embedders", "quality", "fusion", "models", "peer", "speed", "cold", "load", "faiss")
+PARTS = ("reader", "embedders", "quality", "fusion", "models", "peer", "speed", "cold", "load", "faiss", "scale")
 
 
 def main() -> None:

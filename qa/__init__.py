@@ -15,6 +15,7 @@ from .config import Settings
 from .embedding import ModelError
 from .engine import QA
 from .index import IndexCorrupt
+from .milvus import StoreError
 from .types import Answer, Chunk, Citation, Document, Passage, Section
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ArticleError",
     "ModelError",
     "IndexCorrupt",
+    "StoreError",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -14,7 +14,7 @@ from .config import Settings
 
 def settings(args) -> Settings:
     """The environment's settings with the command line's options over them."""
-    return Settings.from_env().with_(seeds=args.seeds, index=args.index, model=args.model)
+    return Settings.from_env().with_(seeds=args.seeds, index=args.index, model=args.model, store=args.store)
 
 
 def cmd_ask(args) -> int:
@@ -36,7 +36,16 @@ def cmd_build(args) -> int:
     from .engine import QA
 
     s = settings(args)
-    engine = QA.build(s.seeds_dir(), s.index, force=args.force, settings=s)
+    ingest = None
+    if args.ray:
+        from .ray_ingest import RayIngest
+
+        ingest = RayIngest(s.ray_address, batch_size=args.batch_size, workers=args.workers)
+    try:
+        engine = QA.build(s.seeds_dir(), s.index, force=args.force, settings=s, ingest=ingest)
+    finally:
+        if ingest is not None:
+            ingest.close()
     m = engine.store.manifest
     print(
         f"indexed {len(engine.store.documents)} articles, {m['n_chunks']} chunks with {m['model']['name']} "
@@ -67,6 +76,12 @@ def parser() -> argparse.ArgumentParser:
             default=d(None),
             help="embedding model: preset, folder or hub id (default: $QA_MODEL, an index's own model, else e5-small)",
         )
+        p.add_argument(
+            "--store",
+            default=d(None),
+            help="where chunks are searched: local, milvus:./milvus.db (Milvus Lite) or milvus://host:19530 "
+            "(default: $QA_STORE, the index's own, else local)",
+        )
         p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="log progress")
 
     ap = argparse.ArgumentParser(prog="python -m qa", description="Cited extractive QA over Chinese articles.")
@@ -81,6 +96,13 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="(re)build the index from the articles")
     common(b, False)
     b.add_argument("--force", action="store_true", help="replace an index that was built from other articles")
+    b.add_argument(
+        "--ray", action="store_true", help="read, chunk and embed with Ray Data ($RAY_ADDRESS, else a local cluster)"
+    )
+    b.add_argument("--batch-size", type=int, default=256, help="--ray: chunks per embedding batch (default 256)")
+    b.add_argument(
+        "--workers", type=int, default=None, help="--ray: embedding workers (default: one per CPU of the cluster)"
+    )
     b.set_defaults(func=cmd_build)
     e = sub.add_parser("eval", help="evaluate on a SQuAD-format JSON or a seed-style JSONL file")
     common(e, False)
@@ -121,10 +143,11 @@ def dispatch(args: argparse.Namespace) -> int:
     from .articles import ArticleError
     from .embedding import ModelError
     from .index import IndexCorrupt
+    from .milvus import StoreError
 
     try:
         return args.func(args)
-    except (ArticleError, ModelError, IndexCorrupt) as exc:
+    except (ArticleError, ModelError, IndexCorrupt, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:  # bad input, e.g. an empty question

@@ -51,9 +51,7 @@ def load_documents(source: str | Path) -> list[Document]:
     root = Path(source)
     if not root.exists():
         raise ArticleError(f"article source {root} does not exist: create it and put .md/.txt/.html/.jsonl files in it")
-    files = (
-        [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-    )
+    files = article_files(root)
     docs: list[Document] = []
     for path in files:
         try:
@@ -70,6 +68,13 @@ def load_documents(source: str | Path) -> list[Document]:
             raise ArticleError(f"duplicate article id {d.doc_id!r} in {source}")
         seen.add(d.doc_id)
     return docs
+
+
+def article_files(root: Path) -> list[Path]:
+    """The supported files under ``root`` (or ``root`` itself, a file), sorted by path."""
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
 def read_file(path: Path, stem: str | None = None) -> list[Document]:

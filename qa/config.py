@@ -13,6 +13,9 @@ QA_RANKER              ``off`` for the hand-written span score instead of the ra
 QA_READER              ``e5`` (bundled reader), ``ranker`` (feature ranker alone), or
                        a hub id / folder of a SQuAD-style transformer                    ``e5``
 QA_READER_THRESHOLD    abstain below this confidence                                     the reader's own
+QA_STORE               where chunks are searched: local (FAISS + BM25 in the index folder),
+                       milvus:./file.db (Milvus Lite) or milvus://host:19530                the index's, else local
+RAY_ADDRESS            the Ray cluster of ``build --ray`` (unset: a local one)           a local cluster
 QA_CONCURRENCY         the app's simultaneous questions (threads shared among them)      4
 QA_QUEUE_SIZE          the app's waiting questions before it answers "busy"             64
 GRADIO_SERVER_NAME     the app's host                                                    127.0.0.1
@@ -43,6 +46,8 @@ class Settings:
     ranker: bool = True
     reader: str = "e5"
     reader_threshold: float | None = None
+    store: str | None = None  # None: the index's own store, else local (``qa.milvus.StoreSpec``)
+    ray_address: str | None = None
     concurrency: int = 4
     queue_size: int = 64
     host: str = "127.0.0.1"
@@ -79,6 +84,8 @@ class Settings:
             ranker=(get("QA_RANKER") or "on").lower() not in _OFF,
             reader=get("QA_READER") or d.reader,
             reader_threshold=number("QA_READER_THRESHOLD", float, None),
+            store=get("QA_STORE"),
+            ray_address=get("RAY_ADDRESS"),
             concurrency=max(1, number("QA_CONCURRENCY", int, d.concurrency)),
             queue_size=max(1, number("QA_QUEUE_SIZE", int, d.queue_size)),
             host=get("GRADIO_SERVER_NAME") or d.host,

@@ -97,6 +97,7 @@ class QA:
         force: bool = False,
         settings: Settings | None = None,
         reader: Reader | None = None,
+        ingest=None,
     ) -> QA:
         """Index ``source`` (a folder/file of articles or a list of documents).
 
@@ -105,18 +106,29 @@ class QA:
         model and chunker; without it the index lives in memory only. ``model`` may be
         an already loaded ``Embedder`` (shared, e.g. by per-user collections).
         An existing index built from another source is only replaced with ``force``.
-        ``settings`` default to ``Settings.from_env()``.
+        ``settings`` default to ``Settings.from_env()``; their ``store`` says where a written index's chunks are
+        searched. ``ingest`` (``qa.ray_ingest.RayIngest``) reads, chunks and embeds on a Ray cluster.
         """
-        from .indexing import load_embedder
+        from .indexing import load_embedder, store_of
 
         settings = settings or Settings.from_env()
         in_memory = isinstance(source, (list, tuple))
-        docs = list(source) if in_memory else load_documents(source)
+        if in_memory:
+            docs = list(source)
+        else:
+            docs = ingest.read(source) if ingest is not None else load_documents(source)
         origin = MEMORY if in_memory else folder_origin(source)
-        if index_dir and not force:
-            check_source(Path(index_dir), origin)
+        manifest = None
+        if index_dir:
+            try:
+                manifest = store_mod.read_manifest(Path(index_dir))
+            except store_mod.IndexCorrupt:
+                manifest = None
+            if not force:
+                check_source(Path(index_dir), origin, manifest)
         embedder = load_embedder(model or settings.model, settings.offline)
-        stored = build_index(docs, origin, index_dir, embedder, chunker)
+        store = store_of(manifest, settings.store) if index_dir else None
+        stored = build_index(docs, origin, index_dir, embedder, chunker, store, ingest)
         return cls(stored, embedder, mode, settings, reader)
 
     @classmethod
@@ -148,7 +160,7 @@ class QA:
         ``source=None`` means the index's own article folder (recorded when it was built); an index
         built from another source than ``source`` is an error (``IndexSourceError``), never rebuilt."""
         settings = settings or Settings.from_env()
-        stored, embedder = open_index(source, index_dir, model or settings.model, settings.offline)
+        stored, embedder = open_index(source, index_dir, model or settings.model, settings.offline, settings.store)
         return cls(stored, embedder, mode, settings, reader)
 
     # ----- use ----------------------------------------------------------------------------------

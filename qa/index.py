@@ -12,6 +12,11 @@ Layout of an index folder::
         vectors.faiss    the FAISS inner-product index
         lexical.npz      the BM25 weights (``qa.lexical``), so loading does not recompute them
 
+With a Milvus store (``qa.milvus``) a version holds the articles, the chunks, their vectors (kept for incremental
+rebuilds, memory-mapped at load) and ``vocabulary.npz`` (the terms' IDF, for question analysis) instead of
+``vectors.faiss`` and ``lexical.npz``: the dense and BM25 search run in the Milvus collection its manifest
+names, written before the version is made current.
+
 A version is written in full, flushed, and only then named in ``CURRENT``, so
 a crash at any point leaves the previous version usable. Every file is
 checked against the manifest's SHA-256 on load. Nothing is pickled.
@@ -34,7 +39,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .lexical import BM25
+from .lexical import BM25, Vocabulary
 from .types import Chunk, Document, Section
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,7 @@ FORMAT_VERSION = 2
 FILES = ("documents.jsonl", "chunks.jsonl", "vectors.npy", "vectors.faiss", "lexical.npz")
 # Format 1 (before BM25 was saved) still loads: its BM25 is recomputed, as it always was.
 READABLE = {1: FILES[:4], 2: FILES}
+MILVUS_FILES = ("documents.jsonl", "chunks.jsonl", "vectors.npy", "vocabulary.npz")
 # numpy parses a .npy header with ast.literal_eval, and on CPython 3.11 two threads parsing at once can raise
 # "SystemError: AST constructor recursion depth mismatch" (see CPython gh-106905): loads are serialised.
 _NPY_LOCK = threading.Lock()
@@ -82,14 +88,16 @@ def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
 
 @dataclass
 class StoredIndex:
-    """A loaded index version: documents, chunks, their vectors, the FAISS index and the chunks' BM25."""
+    """A loaded index version: documents, chunks, their vectors, the FAISS index and the chunks' BM25; or, with a
+    Milvus store, the collection that searches them (``remote``) and the terms' IDF (``lexical``)."""
 
     manifest: dict
     documents: dict[str, Document]
     chunks: list[Chunk]
     vectors: np.ndarray
-    faiss_index: faiss.Index
-    lexical: BM25
+    faiss_index: faiss.Index | None
+    lexical: BM25 | Vocabulary
+    remote: object | None = None  # qa.milvus.MilvusChunks
 
     @classmethod
     def in_memory(
@@ -111,6 +119,9 @@ class StoredIndex:
         if not self.chunks:
             n = len(query_vectors)
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        if self.remote is not None:
+            hits = [self.remote.dense_search(q, k) for q in query_vectors]
+            return np.stack([s for _, s in hits]), np.stack([i for i, _ in hits])
         return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
 
 
@@ -150,15 +161,23 @@ def build_lock(index_dir: Path):
 
 
 def save(
-    index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk], vectors: np.ndarray
+    index_dir: Path,
+    manifest: dict,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    store=None,
 ) -> StoredIndex:
-    """Write a new complete version and switch ``CURRENT`` to it; old versions are removed."""
+    """Write a new complete version and switch ``CURRENT`` to it; old versions are removed. With ``store`` (a
+    Milvus ``StoreSpec``) the chunks go to a new Milvus collection first, and the alias moves to it after."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     version = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     tmp = index_dir / f".tmp-{version}"
     tmp.mkdir()
     previous = (current_version(index_dir) or Path("")).name
+    remote = store is not None and store.kind == "milvus"
+    collection = None
     try:
         _write_jsonl(
             tmp / "documents.jsonl",
@@ -176,19 +195,30 @@ def save(
         _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
-        index = make_faiss_index(vectors)
-        faiss.write_index(index, str(tmp / "vectors.faiss"))
-        lexical = BM25.fit([c.text for c in chunks])
-        np.savez(tmp / "lexical.npz", **lexical.to_arrays())
+        if remote:
+            from .milvus import ALIAS, write_collection
+
+            files, index = MILVUS_FILES, None
+            lexical = Vocabulary.fit(c.text for c in chunks)
+            np.savez(tmp / "vocabulary.npz", **lexical.to_arrays())
+            collection = write_collection(store.uri, version, chunks, vectors)
+            where = {"kind": "milvus", "uri": store.uri, "collection": collection, "alias": ALIAS}
+        else:
+            files, index = FILES, make_faiss_index(vectors)
+            faiss.write_index(index, str(tmp / "vectors.faiss"))
+            lexical = BM25.fit([c.text for c in chunks])
+            np.savez(tmp / "lexical.npz", **lexical.to_arrays())
+            where = {"kind": "local"}
         manifest = dict(
             manifest,
             format_version=FORMAT_VERSION,
             n_chunks=len(chunks),
-            index_type=type(index).__name__,
-            files={name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size} for name in FILES},
+            index_type="Milvus" if remote else type(index).__name__,
+            store=where,
+            files={name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size} for name in files},
         )
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        for name in (*FILES, "manifest.json"):
+        for name in (*files, "manifest.json"):
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         os.rename(tmp, index_dir / version)
@@ -201,9 +231,27 @@ def save(
         _fsync_dir(index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if collection is not None:  # written but never made current
+            from .milvus import _drop, connect
+
+            _drop(connect(store.uri), collection)
         raise
     _remove_old(index_dir, keep=(version, previous))
-    return StoredIndex(manifest, {d.doc_id: d for d in documents}, list(chunks), vectors, index, lexical)
+    chunks_out = {d.doc_id: d for d in documents}
+    if remote:
+        from .milvus import MilvusChunks, publish
+
+        publish(store.uri, collection)
+        return StoredIndex(
+            manifest,
+            chunks_out,
+            list(chunks),
+            vectors,
+            None,
+            lexical,
+            MilvusChunks(store.uri, collection, len(chunks), vectors.shape[1]),
+        )
+    return StoredIndex(manifest, chunks_out, list(chunks), vectors, index, lexical)
 
 
 def _remove_old(index_dir: Path, keep: tuple[str, ...]) -> None:
@@ -259,7 +307,10 @@ def load(index_dir: Path, attempts: int = 3) -> StoredIndex:
 
 def _load(version: Path) -> StoredIndex:
     manifest = _manifest(version)
+    where = manifest.get("store") or {"kind": "local"}
     files = READABLE.get(manifest.get("format_version"))
+    if where.get("kind") == "milvus" and files:
+        files = MILVUS_FILES
     if files is None:
         raise IndexCorrupt(
             f"index in {version} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}; rebuild it"
@@ -282,19 +333,33 @@ def _load(version: Path) -> StoredIndex:
         chunks = [
             Chunk(**json.loads(line)) for line in (version / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
         ]
-        with _NPY_LOCK:
-            vectors = np.load(version / "vectors.npy", allow_pickle=False)
-        index = faiss.read_index(str(version / "vectors.faiss"))
-        if "lexical.npz" in files:
+        remote = where.get("kind") == "milvus"
+        with _NPY_LOCK:  # a Milvus-backed index maps its vectors instead of reading them (they may be many)
+            vectors = np.load(version / "vectors.npy", allow_pickle=False, mmap_mode="r" if remote else None)
+        if remote:
+            index = None
+            with _NPY_LOCK, np.load(version / "vocabulary.npz", allow_pickle=False) as arrays:
+                lexical = Vocabulary.from_arrays({k: arrays[k] for k in arrays.files})
+        else:
+            index = faiss.read_index(str(version / "vectors.faiss"))
+        if remote:
+            pass  # the vocabulary is read above
+        elif "lexical.npz" in files:
             with _NPY_LOCK, np.load(version / "lexical.npz", allow_pickle=False) as arrays:
                 lexical = BM25.from_arrays({k: arrays[k] for k in arrays.files})
         else:
             lexical = BM25.fit([c.text for c in chunks])
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise IndexCorrupt(f"index in {version} is unreadable ({exc}); rebuild with `python -m qa build`") from exc
-    if len(chunks) != len(vectors) or index.ntotal != len(chunks) or lexical.n_docs != len(chunks):
+    indexed = len(chunks) if index is None else index.ntotal
+    if len(chunks) != len(vectors) or indexed != len(chunks) or lexical.n_docs != len(chunks):
         raise IndexCorrupt(
             f"index in {version} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, "
-            f"{index.ntotal} indexed, {lexical.n_docs} in BM25)"
+            f"{indexed} indexed, {lexical.n_docs} in BM25)"
         )
+    if remote:  # outside the checks above: an unreachable store is not a damaged index (never rebuilt over)
+        from .milvus import MilvusChunks
+
+        store = MilvusChunks(where["uri"], where["collection"], len(chunks), vectors.shape[1])
+        return StoredIndex(manifest, documents, chunks, vectors, None, lexical, store)
     return StoredIndex(manifest, documents, chunks, vectors, index, lexical)

@@ -18,6 +18,7 @@ from . import index as store_mod
 from .articles import ArticleError, load_documents
 from .chunking import ENCODING, Chunker
 from .embedding import Embedder, ModelError, resolve
+from .milvus import StoreError, StoreSpec
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,20 @@ def check_model(embedder: Embedder, built: dict, where) -> None:
         )
 
 
+def store_of(manifest: dict | None, configured: str | None) -> StoreSpec:
+    """The store a build writes to: the configured one, else the existing index's own, else the local one."""
+    if configured:
+        return StoreSpec.parse(configured)
+    where = (manifest or {}).get("store") or {}
+    return StoreSpec("milvus", where["uri"]) if where.get("kind") == "milvus" else StoreSpec("local")
+
+
 def _reusable(index_dir: Path, embedder: Embedder, chunker: Chunker) -> dict[str, tuple[str, list[Chunk], np.ndarray]]:
     """Per article: (hash, chunks, vectors) from the existing index, when built the same way."""
     try:
         old = store_mod.load(index_dir)
-    except store_mod.IndexCorrupt:
+    except (store_mod.IndexCorrupt, StoreError) as exc:
+        log.info("nothing reused from the index in %s: %s", index_dir, exc)
         return {}
     m = old.manifest
     if m["model"]["name"] != embedder.name or m.get("chunker") != chunker.settings():
@@ -89,44 +99,57 @@ def _reusable(index_dir: Path, embedder: Embedder, chunker: Chunker) -> dict[str
     return {d: (m["documents"].get(d, ""), [old.chunks[i] for i in ids], old.vectors[ids]) for d, ids in by_doc.items()}
 
 
+def _chunk_and_embed(
+    docs: list[Document], chunker: Chunker, embedder: Embedder
+) -> dict[str, tuple[list[Chunk], np.ndarray]]:
+    """Per article: its chunks (ids from 0 within the article) and their vectors, in this process."""
+    split = [chunker.split(d, first_id=0) for d in docs]
+    matrix = embedder.encode_passages([c.text for cs in split for c in cs])
+    out, pos = {}, 0
+    for d, cs in zip(docs, split):
+        out[d.doc_id] = (cs, matrix[pos : pos + len(cs)])
+        pos += len(cs)
+    return out
+
+
 def build_index(
     docs: list[Document],
     origin: dict,
     index_dir: str | Path | None,
     embedder: Embedder,
     chunker: Chunker | None = None,
+    store: StoreSpec | None = None,
+    ingest=None,
 ) -> store_mod.StoredIndex:
     """Chunk and embed ``docs`` (reusing unchanged articles' vectors) into ``index_dir`` (atomically; in memory
-    when None). Articles with text that give no chunks are an error, never an empty index."""
+    when None), searched by ``store`` (default: local FAISS + BM25; in-memory indexes are always local).
+    ``ingest`` (``qa.ray_ingest.RayIngest``) chunks and embeds the articles to embed instead of this process.
+    Articles with text that give no chunks are an error, never an empty index."""
     t0 = time.perf_counter()
     chunker = chunker or Chunker()
     chunker = Chunker(chunker.max_tokens, chunker.overlap, embedder.fits if embedder.max_seq_length else None)
     reuse = _reusable(Path(index_dir), embedder, chunker) if index_dir else {}
+    kept: dict[str, tuple[list[Chunk], np.ndarray]] = {}
+    for d in docs:
+        old = reuse.get(d.doc_id)
+        if old and old[0] == store_mod.doc_hash(d):
+            kept[d.doc_id] = (old[1], old[2])
+    todo = [d for d in docs if d.doc_id not in kept]
+    if ingest is None:
+        fresh = _chunk_and_embed(todo, chunker, embedder)
+    else:
+        fresh = ingest.chunk_and_embed(todo, chunker, embedder)
+    n_embedded = sum(len(cs) for cs, _ in fresh.values())
+    log.info("embedded %d chunks (%d articles changed) with %s", n_embedded, len(todo), embedder.name)
     chunks: list[Chunk] = []
     vectors: list[np.ndarray] = []
-    todo: list[tuple[int, list[Chunk]]] = []
     for d in docs:
-        h = store_mod.doc_hash(d)
-        old = reuse.get(d.doc_id)
-        if old and old[0] == h:
-            new = [replace(c, chunk_id=len(chunks) + i) for i, c in enumerate(old[1])]
-            vectors.append(old[2])
-        else:
-            new = chunker.split(d, first_id=len(chunks))
-            todo.append((len(vectors), new))
-            vectors.append(np.zeros((0, embedder.dim), np.float32))
-        chunks.extend(new)
+        cs, vs = kept.get(d.doc_id) or fresh[d.doc_id]
+        base = len(chunks)
+        chunks.extend([replace(c, chunk_id=base + i) for i, c in enumerate(cs)])
+        vectors.append(vs)
     if not chunks and any(d.text.strip() for d in docs):
         raise ArticleError(f"{len(docs)} articles with text gave no chunks to index: check their sections")
-    texts = [c.text for _, cs in todo for c in cs]
-    log.info(
-        "embedding %d of %d chunks (%d articles changed) with %s", len(texts), len(chunks), len(todo), embedder.name
-    )
-    fresh = embedder.encode_passages(texts)
-    pos = 0
-    for slot, cs in todo:
-        vectors[slot] = fresh[pos : pos + len(cs)]
-        pos += len(cs)
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
     manifest = {
         "model": {
@@ -141,11 +164,12 @@ def build_index(
         "corpus_fingerprint": store_mod.corpus_fingerprint(docs),
         "documents": {d.doc_id: store_mod.doc_hash(d) for d in docs},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "reembedded_chunks": len(texts),
+        "reembedded_chunks": n_embedded,
     }
     if index_dir:
         with store_mod.build_lock(Path(index_dir)):
-            stored = store_mod.save(Path(index_dir), manifest, docs, chunks, matrix)
+            remote = store if store is not None and store.kind == "milvus" else None
+            stored = store_mod.save(Path(index_dir), manifest, docs, chunks, matrix, remote)
     else:
         stored = store_mod.StoredIndex.in_memory(manifest, docs, chunks, matrix)
     log.info("indexed %d articles, %d chunks in %.2fs", len(docs), len(chunks), time.perf_counter() - t0)
@@ -169,13 +193,17 @@ def load_index(
 
 
 def open_index(
-    source: str | Path | None, index_dir: str | Path, model: str | Embedder | None = None, offline: bool = False
+    source: str | Path | None,
+    index_dir: str | Path,
+    model: str | Embedder | None = None,
+    offline: bool = False,
+    store: str | None = None,
 ) -> tuple[store_mod.StoredIndex, Embedder]:
     """The index in ``index_dir``, (re)built first if missing or stale for ``source``.
 
     ``source=None`` means the index's own article folder (recorded when it was built); an index built from
     another source than ``source`` is an error (``IndexSourceError``), never rebuilt. ``model=None`` means
-    the index's own model."""
+    the index's own model; ``store=None`` its own store (another one rebuilds it there, reusing its vectors)."""
     index_dir = Path(index_dir)
     try:
         manifest = store_mod.read_manifest(index_dir)
@@ -209,10 +237,12 @@ def open_index(
             f"but {wanted!r} is configured: "
             f"rebuild with `python -m qa build --model {wanted}`"
         )
+    target = store_of(manifest, store)
     if (
         manifest
         and manifest.get("corpus_fingerprint") == store_mod.corpus_fingerprint(docs)
         and manifest.get("chunker") == Chunker().settings()
+        and store_of(manifest, None) == target
     ):
         try:
             return load_index(index_dir, model, offline)
@@ -221,4 +251,4 @@ def open_index(
     elif manifest:
         log.info("articles in %s changed since the index was built: updating it", source)
     embedder = load_embedder(model, offline)
-    return build_index(docs, folder_origin(source), index_dir, embedder), embedder
+    return build_index(docs, folder_origin(source), index_dir, embedder, store=target), embedder

@@ -107,3 +107,44 @@ class BM25:
         return cls(
             {t: i for i, t in enumerate(names)}, indptr, arrays["texts"], arrays["weights"], arrays["idf"], n_docs
         )
+
+
+@dataclass(eq=False)
+class Vocabulary:
+    """The collection's terms and their BM25 IDF, without the postings: what question analysis needs
+    (``idf_of``, ``knows``, equal to ``BM25``'s) when another store (Milvus) does the lexical search."""
+
+    vocab: dict[str, int]
+    idf: np.ndarray
+    n_docs: int
+
+    @classmethod
+    def fit(cls, texts) -> Vocabulary:
+        vocab: dict[str, int] = {}
+        df: list[int] = []
+        n = 0
+        for text in texts:
+            n += 1
+            for t in set(terms(text)):
+                j = vocab.setdefault(t, len(vocab))
+                if j == len(df):
+                    df.append(0)
+                df[j] += 1
+        d = np.asarray(df, np.float32)
+        idf = np.log(1 + (max(n, 1) - d + 0.5) / (d + 0.5)).astype(np.float32)
+        return cls(vocab, idf, n)
+
+    idf_of = BM25.idf_of
+    knows = BM25.knows
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        names = sorted(self.vocab, key=self.vocab.__getitem__)
+        return {"terms": np.asarray(names, dtype=str), "idf": self.idf, "shape": np.asarray([self.n_docs, len(names)])}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> Vocabulary:
+        n_docs, n_terms = (int(v) for v in arrays["shape"])
+        names = arrays["terms"].tolist()
+        if len(names) != n_terms or len(arrays["idf"]) != n_terms:
+            raise ValueError("vocabulary arrays have inconsistent sizes")
+        return cls({t: i for i, t in enumerate(names)}, arrays["idf"], n_docs)
