@@ -14,7 +14,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .common import RESULTS  # noqa: E402
 
-ALL = ("fusion", "embedders", "reader", "quality", "models", "peer", "speed", "cold", "faiss", "scale", "load")
+ALL = (
+    "fusion",
+    "embedders",
+    "reader",
+    "quality",
+    "models",
+    "peer",
+    "speed",
+    "cold",
+    "faiss",
+    "scale",
+    "store_fusion",
+    "load",
+)
 
 
 def main() -> None:

@@ -6,7 +6,20 @@ import re
 
 from .common import RESULTS, ROOT
 
-PARTS = ("reader", "embedders", "quality", "fusion", "models", "peer", "speed", "cold", "load", "faiss", "scale")
+PARTS = (
+    "reader",
+    "embedders",
+    "quality",
+    "fusion",
+    "models",
+    "peer",
+    "speed",
+    "cold",
+    "load",
+    "faiss",
+    "scale",
+    "store_fusion",
+)
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ import faiss
 import numpy as np
 
 from .lexical import BM25, Vocabulary
-from .types import Chunk, Document, Section
+from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -179,19 +179,7 @@ def save(
     remote = store is not None and store.kind == "milvus"
     collection = None
     try:
-        _write_jsonl(
-            tmp / "documents.jsonl",
-            (
-                {
-                    "doc_id": d.doc_id,
-                    "title": d.title,
-                    "text": d.text,
-                    "source": d.source,
-                    "sections": [asdict(s) for s in d.sections],
-                }
-                for d in documents
-            ),
-        )
+        _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
         _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
@@ -327,9 +315,8 @@ def _load(version: Path) -> StoredIndex:
     try:
         documents = {}
         for line in (version / "documents.jsonl").read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            sections = tuple(Section(**s) for s in row.pop("sections"))
-            documents[row["doc_id"]] = Document(sections=sections, **row)
+            doc = Document.from_dict(json.loads(line))
+            documents[doc.doc_id] = doc
         chunks = [
             Chunk(**json.loads(line)) for line in (version / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
         ]

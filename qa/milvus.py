@@ -61,8 +61,29 @@ class StoreSpec:
         return self.kind == "milvus" and self.uri.endswith(".db")
 
 
+class _LiteNoise(logging.Filter):
+    """Milvus Lite's in-process gRPC server logs a traceback when pymilvus asks it for a timestamp while waiting
+    for an index (``AllocTimestamp`` is not implemented there; pymilvus goes on without it): not an error of ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or not isinstance(record.exc_info[1], NotImplementedError):
+            return True
+        tb = record.exc_info[2]
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb is None or tb.tb_frame.f_code.co_name != "AllocTimestamp"
+
+
+def _quiet_lite() -> None:
+    server = logging.getLogger("grpc._server")
+    if not any(isinstance(f, _LiteNoise) for f in server.filters):
+        server.addFilter(_LiteNoise())
+
+
 def connect(uri: str):
     """A ``MilvusClient`` for ``uri``; ``StoreError`` naming the URI when it cannot be reached."""
+    if uri.endswith(".db"):
+        _quiet_lite()
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:

@@ -19,24 +19,9 @@ import numpy as np
 from .articles import ArticleError, article_files, read_file
 from .chunking import Chunker
 from .embedding import Embedder
-from .types import Chunk, Document, Section
+from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
-
-
-def _doc_row(d: Document) -> dict:
-    return {
-        "doc_id": d.doc_id,
-        "title": d.title,
-        "text": d.text,
-        "source": d.source,
-        "sections": [asdict(s) for s in d.sections],
-    }
-
-
-def _doc(row: dict) -> Document:
-    sections = tuple(Section(**s) for s in row["sections"])
-    return Document(row["doc_id"], row["title"], row["text"], sections, row["source"])
 
 
 def _read(row: dict) -> list[dict]:
@@ -46,7 +31,7 @@ def _read(row: dict) -> list[dict]:
     except (OSError, UnicodeError, ValueError) as exc:
         logging.getLogger(__name__).warning("skipping unreadable article file %s: %s", row["path"], exc)
         return []
-    return [{"n": row["n"], "k": k, "doc": _doc_row(d)} for k, d in enumerate(found)]
+    return [{"n": row["n"], "k": k, "doc": d.to_dict()} for k, d in enumerate(found)]
 
 
 class _ChunkAndEmbed:
@@ -67,7 +52,7 @@ class _ChunkAndEmbed:
     def __call__(self, batch: dict) -> dict:
         rows = []
         for n, doc in zip(batch["n"], batch["doc"]):
-            for j, c in enumerate(self.chunker.split(_doc(doc), first_id=0)):
+            for j, c in enumerate(self.chunker.split(Document.from_dict(doc), first_id=0)):
                 rows.append((int(n), j, asdict(c)))
         vectors = self.embedder.encode_passages([c["text"] for _, _, c in rows])
         return {
@@ -120,7 +105,7 @@ class RayIngest:
             return []
         rows = ray.data.from_items(items).flat_map(_read).take_all()
         rows.sort(key=lambda r: (r["n"], r["k"]))
-        docs = [_doc(r["doc"]) for r in rows]
+        docs = [Document.from_dict(r["doc"]) for r in rows]
         seen: set[str] = set()
         for d in docs:
             if d.doc_id in seen:
@@ -137,7 +122,7 @@ class RayIngest:
             return {}
         ray = self._ray()
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        ds = ray.data.from_items([{"n": i, "doc": _doc_row(d)} for i, d in enumerate(docs)])
+        ds = ray.data.from_items([{"n": i, "doc": d.to_dict()} for i, d in enumerate(docs)])
         out = ds.map_batches(
             _ChunkAndEmbed,
             fn_constructor_kwargs={

@@ -38,6 +38,21 @@ class Document:
         if not self.sections and self.text:  # a document without sections is one untitled section
             object.__setattr__(self, "sections", (Section("", 0, len(self.text)),))
 
+    def to_dict(self) -> dict:
+        """Plain JSON-ready fields (the index's ``documents.jsonl`` rows)."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "text": self.text,
+            "source": self.source,
+            "sections": [asdict(s) for s in self.sections],
+        }
+
+    @classmethod
+    def from_dict(cls, row: dict) -> Document:
+        sections = tuple(Section(**s) for s in row["sections"])
+        return cls(row["doc_id"], row["title"], row["text"], sections, row.get("source", ""))
+
     def section_at(self, offset: int) -> str:
         """Title of the section holding character ``offset`` ("" for the lead)."""
         for section in self.sections:

@@ -297,7 +297,7 @@ def evaluate_reader(reader_path: Path, data: Path, limit: int | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qa.train_reader", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, help="folder with cmrc2018_train.json (e.g. ../shared/train)")
+    ap.add_argument("--data", type=Path, required=True, help="folder with cmrc2018_train.json (e.g. ../shared/train)")
     ap.add_argument(
         "--base", type=Path, default=Path("build/e5-small"), help="converted encoder (python -m qa.train.convert_e5)"
     )
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 
         export(args.base, args.work / "checkpoint.pt", args.out, args.data)
         return 0
-    if args.data is None or not (args.data / "cmrc2018_train.json").exists():
+    if not (args.data / "cmrc2018_train.json").exists():
         print("error: --data must be a folder holding cmrc2018_train.json (e.g. ../shared/train)", file=sys.stderr)
         return 2
     train(

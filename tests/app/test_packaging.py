@@ -1,8 +1,11 @@
 """Metadata that deployments rely on: requirements.txt matches pyproject.toml, the Space front matter, shipped files."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import tomllib
 from conftest import ROOT
 
@@ -64,3 +67,11 @@ def test_the_code_passes_the_projects_linter():
         [ruff, "format", "--check", "qa", "app.py", "bench", "tests"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "module", ["qa.train_ranker", "qa.train_embedding", "qa.train_reader", "qa.train.calibrate", "qa.train.ranker"]
+)
+def test_training_commands_keep_their_names_and_need_a_data_folder(module):
+    out = subprocess.run([sys.executable, "-m", module], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "the following arguments are required: --data" in out.stderr, out.stderr[-500:]
