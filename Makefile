@@ -49,7 +49,7 @@ test-app: install-test browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/app $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet -e '.[bench,milvus,ray]'
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
 
 clean:

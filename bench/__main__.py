@@ -25,6 +25,7 @@ ALL = (
     "cold",
     "faiss",
     "scale",
+    "ingest",
     "store_fusion",
     "load",
 )

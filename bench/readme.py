@@ -18,6 +18,7 @@ PARTS = (
     "load",
     "faiss",
     "scale",
+    "ingest",
     "store_fusion",
 )
 

@@ -1,11 +1,9 @@
-"""Past one machine: Milvus Lite against the local FAISS store as collections grow, and Ray ingest throughput.
+"""Past one machine: Milvus Lite against the local FAISS store as collections grow.
 
 ``python -m bench --only scale`` (``--quick``: up to 100k vectors). Vectors are real (zh-static, 256-d, every
 evaluation paragraph and sentence) plus perturbed copies, as ``bench/faiss_scale.py``; 200 real questions.
 Both stores use the engine's index choice (exact below 50,000 vectors, HNSW M=32 above). Milvus Lite runs
-in this process behind its gRPC interface, as the engine uses it. Then the seed-style ingest of the
-evaluation paragraphs as articles: one process against ``build --ray`` with 1 and 2 embedding workers, in
-the same run (the default e5-small model).
+in this process behind its gRPC interface, as the engine uses it. (Ray ingest: ``bench/ingest.py``.)
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ import numpy as np
 from qa.embedding import Embedder, resolve
 from qa.index import HNSW_FROM, make_faiss_index
 
-from .common import DATA, table, write
+from .common import table, write
 from .faiss_scale import _collection, _real_vectors
 
 INSERT_BATCH = 5000
@@ -107,53 +105,6 @@ def _milvus(base: np.ndarray, queries: np.ndarray, truth, folder: Path) -> dict:
     return row
 
 
-def _ingest_rows(limit: int | None) -> list[dict]:
-    """One process against Ray with 1 and 2 workers: chunk and embed the evaluation paragraphs as articles."""
-    from qa.chunking import Chunker
-    from qa.eval import squad
-    from qa.indexing import _chunk_and_embed
-    from qa.ray_ingest import RayIngest
-
-    paragraphs = squad.load(DATA / "cmrc2018_dev.json") + squad.load(DATA / "DRCD_dev.json")
-    docs = squad.documents_from_squad(paragraphs[: limit or 1200])
-    embedder = Embedder(resolve("e5-small"))
-    base_chunker = Chunker()
-    chunker = Chunker(base_chunker.max_tokens, base_chunker.overlap, embedder.fits)
-    rows = []
-    t = time.perf_counter()
-    single = _chunk_and_embed(docs, chunker, embedder)
-    base = time.perf_counter() - t
-    n = sum(len(cs) for cs, _ in single.values())
-    rows.append({"ingest": "one process (baseline)", "articles": len(docs), "chunks": n, "seconds": base})
-    for workers in (1, 2):
-        ingest = RayIngest(None, batch_size=64, workers=workers)
-        try:
-            ingest._ray()  # the cluster's start is timed apart
-            t = time.perf_counter()
-            out = ingest.chunk_and_embed(docs, chunker, embedder)
-            took = time.perf_counter() - t
-        finally:
-            ingest.close()
-        same = all([c.text for c in out[d.doc_id][0]] == [c.text for c in single[d.doc_id][0]] for d in docs)
-        cos = min(
-            float(np.min(np.sum(out[d.doc_id][1] * single[d.doc_id][1], axis=1))) for d in docs if single[d.doc_id][0]
-        )
-        rows.append(
-            {
-                "ingest": f"Ray Data, {workers} worker{'s' if workers > 1 else ''}",
-                "articles": len(docs),
-                "chunks": sum(len(cs) for cs, _ in out.values()),
-                "seconds": took,
-                "same_chunks": same,
-                "min_cosine_to_baseline": cos,
-            }
-        )
-    for r in rows:
-        r["chunks_per_s"] = r["chunks"] / r["seconds"]
-        r["vs_baseline"] = base / r["seconds"]
-    return rows
-
-
 def run(limit: int | None = None, sizes=(10_000, 100_000, 1_000_000)) -> dict:
     if limit:
         sizes = tuple(s for s in sizes if s <= 100_000)
@@ -171,11 +122,9 @@ def run(limit: int | None = None, sizes=(10_000, 100_000, 1_000_000)) -> dict:
             rows.append(_local(base, queries, truth))
             rows.append(_milvus(base, queries, truth, Path(tmp)))
             print(table(rows[-2:], list(rows[-1])), flush=True)
-    ingest = _ingest_rows(limit)
-    print(table(ingest, list(ingest[-1])), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     md = (
-        f"#### Stores by collection size (dim {real.shape[1]}, {len(real)} real vectors, the rest perturbed copies; "
+        f"### Stores by collection size (dim {real.shape[1]}, {len(real)} real vectors, the rest perturbed copies; "
         "200 real questions; exact below 50,000 vectors, HNSW M=32 above, efSearch 64)\n\n"
         + table(
             rows,
@@ -190,20 +139,6 @@ def run(limit: int | None = None, sizes=(10_000, 100_000, 1_000_000)) -> dict:
                 "rss_growth_mb",
             ],
         )
-        + "\n\n#### Ingest: one process against Ray Data (evaluation paragraphs as articles, e5-small, 2 CPU cores)\n\n"
-        + table(
-            ingest,
-            [
-                "ingest",
-                "articles",
-                "chunks",
-                "seconds",
-                "chunks_per_s",
-                "vs_baseline",
-                "same_chunks",
-                "min_cosine_to_baseline",
-            ],
-        )
     )
-    write("scale", {"stores": rows, "ingest": ingest, "peak_rss_mb": peak}, md)
-    return {"stores": rows, "ingest": ingest}
+    write("scale", {"stores": rows, "peak_rss_mb": peak}, md)
+    return {"stores": rows}

@@ -60,7 +60,7 @@ def run(limit: int | None = None) -> dict:
             for label, retriever in configs:
                 rows.append({"data": name, "retrieval": label, **_recall(retriever, items)})
             print(table(rows[-len(configs) :], list(rows[-1])), flush=True)
-    md = "#### Fusion through the Milvus store (validation articles, hybrid, k=5)\n\n" + table(
+    md = "### Fusion through the Milvus store (validation articles, hybrid, k=5)\n\n" + table(
         rows, ["data", "retrieval", "questions", "recall@1", "recall@5", "retrieve_p50_ms"]
     )
     write("store_fusion", {"rows": rows}, md)

@@ -72,7 +72,8 @@ class RayIngest:
         self.address, self.batch_size, self.workers = address, batch_size, workers
         self._started = False
 
-    def _ray(self):
+    def start(self):
+        """Connect to the cluster (or start a local one) once; returns the ``ray`` module."""
         try:
             import ray
         except ImportError as exc:
@@ -95,7 +96,7 @@ class RayIngest:
         root = Path(source)
         if not root.exists():
             raise ArticleError(f"article source {root} does not exist")
-        ray = self._ray()
+        ray = self.start()
         files = article_files(root)
         items = [
             {"n": i, "path": str(p), "stem": str(p.relative_to(root)) if root.is_dir() else p.name}
@@ -120,7 +121,7 @@ class RayIngest:
         """Per article: its chunks (ids from 0 within the article) and their vectors."""
         if not docs:
             return {}
-        ray = self._ray()
+        ray = self.start()
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ds = ray.data.from_items([{"n": i, "doc": d.to_dict()} for i, d in enumerate(docs)])
         out = ds.map_batches(
