@@ -35,6 +35,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -86,6 +87,44 @@ def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
     return index
 
 
+class ChunkStore(Protocol):
+    """Where an index's chunks are searched: ``LocalChunks`` (FAISS + BM25 in the index folder) or
+    ``qa.milvus.MilvusChunks``. Chunk ids are the rows of ``StoredIndex.chunks``; results are best first."""
+
+    def dense_search(self, qvec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def lexical_search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def get(self, ids: list[int]) -> list[dict]: ...
+
+
+@dataclass(frozen=True)
+class LocalChunks:
+    """The local store's chunk search (a version's FAISS index and BM25). Its writes are whole versions
+    (``save``), so that a version never changes once current."""
+
+    chunks: list[Chunk]
+    faiss_index: faiss.Index
+    lexical: BM25
+
+    def dense_search(self, qvec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.chunks:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores, ids = self.faiss_index.search(
+            np.ascontiguousarray(qvec[None, :], dtype=np.float32), min(k, len(self.chunks))
+        )
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep]
+
+    def lexical_search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.lexical.scores(query)
+        top = [int(i) for i in np.argsort(-scores, kind="stable")[:k] if scores[i] > 0]
+        return np.array(top, np.int64), scores[top].astype(np.float32)
+
+    def get(self, ids: list[int]) -> list[dict]:
+        return [{"id": int(i), "doc_id": self.chunks[i].doc_id, "text": self.chunks[i].text} for i in ids]
+
+
 @dataclass
 class StoredIndex:
     """A loaded index version: documents, chunks, their vectors, the FAISS index and the chunks' BM25; or, with a
@@ -97,7 +136,7 @@ class StoredIndex:
     vectors: np.ndarray
     faiss_index: faiss.Index | None
     lexical: BM25 | Vocabulary
-    remote: object | None = None  # qa.milvus.MilvusChunks
+    remote: ChunkStore | None = None  # qa.milvus.MilvusChunks
 
     @classmethod
     def in_memory(
@@ -113,6 +152,11 @@ class StoredIndex:
             make_faiss_index(vectors),
             BM25.fit([c.text for c in chunks]),
         )
+
+    @property
+    def chunk_store(self) -> ChunkStore:
+        """This version's ``ChunkStore``: the Milvus collection, or the local FAISS index and BM25."""
+        return self.remote if self.remote is not None else LocalChunks(self.chunks, self.faiss_index, self.lexical)
 
     def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, len(self.chunks)))

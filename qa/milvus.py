@@ -127,6 +127,16 @@ def _index_params(client, n: int):
     return p
 
 
+def add_rows(client, collection: str, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Insert ``chunks`` with their vectors in batches."""
+    for start in range(0, len(chunks), INSERT_BATCH):
+        rows = [
+            {"id": c.chunk_id, "doc_id": c.doc_id, "text": c.text[:MAX_TEXT], "vector": v.tolist()}
+            for c, v in zip(chunks[start : start + INSERT_BATCH], vectors[start : start + INSERT_BATCH])
+        ]
+        client.insert(collection, rows)
+
+
 def write_collection(uri: str, version: str, chunks: list[Chunk], vectors: np.ndarray, alias: str = ALIAS) -> str:
     """Create collection ``<alias>_<version>`` holding ``chunks`` (row i ↔ chunk id i) and their vectors;
     returns its name. The alias is not moved here (``publish``): nothing serves the new collection yet."""
@@ -137,12 +147,7 @@ def write_collection(uri: str, version: str, chunks: list[Chunk], vectors: np.nd
         client.create_collection(
             name, schema=_schema(vectors.shape[1]), index_params=_index_params(client, len(chunks))
         )
-        for start in range(0, len(chunks), INSERT_BATCH):
-            rows = [
-                {"id": c.chunk_id, "doc_id": c.doc_id, "text": c.text[:MAX_TEXT], "vector": v.tolist()}
-                for c, v in zip(chunks[start : start + INSERT_BATCH], vectors[start : start + INSERT_BATCH])
-            ]
-            client.insert(name, rows)
+        add_rows(client, name, chunks, vectors)
         client.flush(name)
         client.load_collection(name)
     except StoreError:
@@ -246,6 +251,10 @@ class MilvusChunks:
         ]
         hits = self.client.hybrid_search(self.collection, requests, RRFRanker(60), limit=k, output_fields=["id"])[0]
         return [int(h["id"]) for h in hits]
+
+    def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Insert chunks (their ``chunk_id`` is the primary key) and their vectors; Milvus computes the BM25 vectors."""
+        add_rows(self.client, self.collection, chunks, vectors)
 
     def delete(self, doc_id: str) -> int:
         """Remove an article's chunks from the collection (the index folder's version is not changed: this is for

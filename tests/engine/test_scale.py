@@ -57,6 +57,43 @@ def test_seed_questions_get_the_same_answers_through_milvus(milvus_index, seed_i
         assert (b.answer, b.answerable) == (a.answer, a.answerable), row["question"]
 
 
+def test_both_stores_implement_the_chunk_store_and_agree(milvus_index, seed_index, seed_rows):
+    from qa.index import ChunkStore, LocalChunks
+
+    local, remote = QA.load(seed_index).store, milvus_index[0].store
+    assert isinstance(local.chunk_store, LocalChunks) and remote.chunk_store is remote.remote
+    assert all(
+        callable(getattr(s, m))
+        for s in (local.chunk_store, remote.chunk_store)
+        for m in ChunkStore.__dict__
+        if m[0] != "_"
+    )
+    embedder = milvus_index[0].embedder
+    for row in seed_rows[:10]:
+        q = row["question"]
+        qvec = embedder.encode_queries([q])[0]
+        (li, ls), (ri, rs) = local.chunk_store.dense_search(qvec, 5), remote.chunk_store.dense_search(qvec, 5)
+        assert list(li) == list(ri) and np.allclose(ls, rs, atol=1e-4), q  # exact search in both
+        (lt, _), (rt, rscores) = local.chunk_store.lexical_search(q, 5), remote.chunk_store.lexical_search(q, 5)
+        assert set(lt) & set(rt) and (np.diff(rscores) <= 1e-6).all(), (
+            q
+        )  # other tokenisers, same passages among the top
+    rows = remote.chunk_store.get([0, 1])
+    assert [(r["id"], r["text"]) for r in rows] == [(c.chunk_id, c.text) for c in local.chunks[:2]]
+
+
+def test_deleting_an_article_removes_its_chunks_and_adding_them_back_restores_the_search(milvus_index):
+    store = milvus_index[0].store
+    doc_id = store.chunks[0].doc_id
+    own = [c for c in store.chunks if c.doc_id == doc_id]
+    qvec = np.asarray(store.vectors[own[0].chunk_id])
+    assert store.remote.dense_search(qvec, 1)[0][0] == own[0].chunk_id
+    assert store.remote.delete(doc_id) == len(own)
+    assert own[0].chunk_id not in set(store.remote.dense_search(qvec, 5)[0])
+    store.remote.add(own, np.asarray(store.vectors[[c.chunk_id for c in own]]))
+    assert store.remote.dense_search(qvec, 1)[0][0] == own[0].chunk_id
+
+
 def test_both_fusions_find_the_answer_passage(milvus_index):
     from qa.retrieval import Retriever
 
