@@ -271,9 +271,12 @@ def save(
     _remove_old(index_dir, keep=(version, previous))
     chunks_out = {d.doc_id: d for d in documents}
     if remote:
-        from .milvus import MilvusChunks, publish
+        from .milvus import MilvusChunks, StoreError, publish
 
-        publish(store.uri, collection)
+        try:  # the alias is for other readers: the version already names its collection
+            publish(store.uri, collection)
+        except StoreError as exc:
+            log.warning("the new collection %s serves, but its alias could not be moved: %s", collection, exc)
         return StoredIndex(
             manifest,
             chunks_out,

@@ -145,7 +145,10 @@ def write_collection(uri: str, version: str, chunks: list[Chunk], vectors: np.nd
     t0 = time.perf_counter()
     try:
         client.create_collection(
-            name, schema=_schema(vectors.shape[1]), index_params=_index_params(client, len(chunks))
+            name,
+            schema=_schema(vectors.shape[1]),
+            index_params=_index_params(client, len(chunks)),
+            consistency_level="Strong",  # a build's rows are searched at once after it (a server defaults to Bounded)
         )
         add_rows(client, name, chunks, vectors)
         client.flush(name)
@@ -195,7 +198,8 @@ class MilvusChunks:
                 )
             info = self.client.describe_collection(collection)
             self.client.load_collection(collection)
-            count = int(self.client.query(collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+            rows = self.client.query(collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
+            count = int(rows[0]["count(*)"])
         except StoreError:
             raise
         except Exception as exc:
