@@ -19,7 +19,7 @@ def _ingest_rows(limit: int | None) -> list[dict]:
     """One process against Ray with 1 and 2 workers: chunk and embed the evaluation paragraphs as articles."""
     from qa.chunking import Chunker
     from qa.eval import squad
-    from qa.indexing import _chunk_and_embed
+    from qa.indexing import chunk_and_embed
     from qa.ray_ingest import RayIngest
 
     paragraphs = squad.load(DATA / "cmrc2018_dev.json") + squad.load(DATA / "DRCD_dev.json")
@@ -29,7 +29,7 @@ def _ingest_rows(limit: int | None) -> list[dict]:
     chunker = Chunker(base_chunker.max_tokens, base_chunker.overlap, embedder.fits)
     rows = []
     t = time.perf_counter()
-    single = _chunk_and_embed(docs, chunker, embedder)
+    single = chunk_and_embed(docs, chunker, embedder)
     base = time.perf_counter() - t
     n = sum(len(cs) for cs, _ in single.values())
     rows.append({"ingest": "one process (baseline)", "articles": len(docs), "chunks": n, "seconds": base})

@@ -158,16 +158,6 @@ class StoredIndex:
         """This version's ``ChunkStore``: the Milvus collection, or the local FAISS index and BM25."""
         return self.remote if self.remote is not None else LocalChunks(self.chunks, self.faiss_index, self.lexical)
 
-    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = max(1, min(k, len(self.chunks)))
-        if not self.chunks:
-            n = len(query_vectors)
-            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-        if self.remote is not None:
-            hits = [self.remote.dense_search(q, k) for q in query_vectors]
-            return np.stack([s for _, s in hits]), np.stack([i for i, _ in hits])
-        return self.faiss_index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
-
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -269,7 +259,7 @@ def save(
             _drop(connect(store.uri), collection)
         raise
     _remove_old(index_dir, keep=(version, previous))
-    chunks_out = {d.doc_id: d for d in documents}
+    by_id = {d.doc_id: d for d in documents}
     if remote:
         from .milvus import MilvusChunks, StoreError, publish
 
@@ -279,14 +269,14 @@ def save(
             log.warning("the new collection %s serves, but its alias could not be moved: %s", collection, exc)
         return StoredIndex(
             manifest,
-            chunks_out,
+            by_id,
             list(chunks),
             vectors,
             None,
             lexical,
             MilvusChunks(store.uri, collection, len(chunks), vectors.shape[1]),
         )
-    return StoredIndex(manifest, chunks_out, list(chunks), vectors, index, lexical)
+    return StoredIndex(manifest, by_id, list(chunks), vectors, index, lexical)
 
 
 def _remove_old(index_dir: Path, keep: tuple[str, ...]) -> None:
@@ -370,14 +360,10 @@ def _load(version: Path) -> StoredIndex:
         remote = where.get("kind") == "milvus"
         with _NPY_LOCK:  # a Milvus-backed index maps its vectors instead of reading them (they may be many)
             vectors = np.load(version / "vectors.npy", allow_pickle=False, mmap_mode="r" if remote else None)
+        index = None if remote else faiss.read_index(str(version / "vectors.faiss"))
         if remote:
-            index = None
             with _NPY_LOCK, np.load(version / "vocabulary.npz", allow_pickle=False) as arrays:
                 lexical = Vocabulary.from_arrays({k: arrays[k] for k in arrays.files})
-        else:
-            index = faiss.read_index(str(version / "vectors.faiss"))
-        if remote:
-            pass  # the vocabulary is read above
         elif "lexical.npz" in files:
             with _NPY_LOCK, np.load(version / "lexical.npz", allow_pickle=False) as arrays:
                 lexical = BM25.from_arrays({k: arrays[k] for k in arrays.files})

@@ -99,7 +99,7 @@ def _reusable(index_dir: Path, embedder: Embedder, chunker: Chunker) -> dict[str
     return {d: (m["documents"].get(d, ""), [old.chunks[i] for i in ids], old.vectors[ids]) for d, ids in by_doc.items()}
 
 
-def _chunk_and_embed(
+def chunk_and_embed(
     docs: list[Document], chunker: Chunker, embedder: Embedder
 ) -> dict[str, tuple[list[Chunk], np.ndarray]]:
     """Per article: its chunks (ids from 0 within the article) and their vectors, in this process."""
@@ -136,7 +136,7 @@ def build_index(
             kept[d.doc_id] = (old[1], old[2])
     todo = [d for d in docs if d.doc_id not in kept]
     if ingest is None:
-        fresh = _chunk_and_embed(todo, chunker, embedder)
+        fresh = chunk_and_embed(todo, chunker, embedder)
     else:
         fresh = ingest.chunk_and_embed(todo, chunker, embedder)
     n_embedded = sum(len(cs) for cs, _ in fresh.values())

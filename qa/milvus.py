@@ -56,10 +56,6 @@ class StoreSpec:
             return cls("milvus", path)
         raise ValueError(f"unknown store {text!r}: use local, milvus:./file.db (Milvus Lite) or milvus://host:19530")
 
-    @property
-    def lite(self) -> bool:
-        return self.kind == "milvus" and self.uri.endswith(".db")
-
 
 class _LiteNoise(logging.Filter):
     """Milvus Lite's in-process gRPC server logs a traceback when pymilvus asks it for a timestamp while waiting

@@ -18,7 +18,7 @@ import numpy as np
 
 from .articles import ArticleError, article_files, read_file
 from .chunking import Chunker
-from .embedding import Embedder
+from .embedding import Embedder, ModelSpec
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,7 @@ def _read(row: dict) -> list[dict]:
 class _ChunkAndEmbed:
     """A Ray Data actor: chunks a batch of articles and embeds their chunks with its own copy of the model."""
 
-    def __init__(self, model_path: str, model_name: str, max_tokens: int, overlap: int) -> None:
-        from .embedding import resolve
-
-        spec = resolve(model_name)
-        if Path(model_path).exists():
-            from dataclasses import replace
-
-            spec = replace(spec, path=model_path)
+    def __init__(self, spec: ModelSpec, max_tokens: int, overlap: int) -> None:
         self.embedder = Embedder(spec)
         fits = self.embedder.fits if self.embedder.max_seq_length else None
         self.chunker = Chunker(max_tokens, overlap, fits)
@@ -127,8 +120,7 @@ class RayIngest:
         out = ds.map_batches(
             _ChunkAndEmbed,
             fn_constructor_kwargs={
-                "model_path": str(embedder.spec.path),
-                "model_name": embedder.name,
+                "spec": embedder.spec,
                 "max_tokens": chunker.max_tokens,
                 "overlap": chunker.overlap,
             },

@@ -54,87 +54,54 @@ class Retriever:
             lexical_weight = embedder.spec.lexical_weight if embedder is not None else LEXICAL_WEIGHT
         self.lexical_weight = lexical_weight
         self.bm25 = store.lexical
+        self.chunks = store.chunk_store
         n = len(store.chunks)
         rng = np.random.default_rng(0)
         self._sample = store.vectors[np.sort(rng.choice(n, min(n, SAMPLE), replace=False))] if n else store.vectors
 
     def retrieve(self, query: str, k: int = 5) -> list[Passage]:
+        """The ``k`` best passages. Dense and BM25 hits (``depth`` of each) are mixed as z-scores: dense against a
+        fixed sample of chunk vectors; BM25 over the whole collection locally, over the retrieved pool with a Milvus
+        store (it returns only its best hits), which may use Milvus's reciprocal-rank fusion instead (``rrf``)."""
         n = len(self.store.chunks)
         if n == 0:
             return []
         depth = min(n, max(4 * k, 20))
-        if self.store.remote is not None:
-            return self._remote(query, k, depth)
-        lexical = self.bm25.scores(query)
-        candidates: dict[int, float] = {}  # chunk → dense score
-        if self.mode != "lexical":
-            qvec = self.embedder.encode_queries([query])[0]
-            scores, ids = self.store.search(qvec[None, :], depth)
-            candidates = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-        if self.mode == "dense":
-            ranked = sorted(candidates, key=lambda i: -candidates[i])
-            fused = {i: candidates[i] for i in ranked}
-        elif self.mode == "lexical":
-            ranked = [int(i) for i in np.argsort(-lexical, kind="stable")[:depth] if lexical[i] > 0]
-            fused = {i: float(lexical[i]) for i in ranked}
-        else:
-            for i in np.argsort(-lexical, kind="stable")[:depth]:
-                if lexical[i] > 0 and int(i) not in candidates:
-                    candidates[int(i)] = float(self.store.vectors[i] @ qvec)
-            sample = self._sample @ qvec
-            d_mean, d_std = float(sample.mean()), float(sample.std())
-            l_mean, l_std = float(lexical.mean()), float(lexical.std())
-            w = self.lexical_weight
-            fused = {
-                i: w * _z(float(lexical[i]), l_mean, l_std) + (1 - w) * _z(d, d_mean, d_std)
-                for i, d in candidates.items()
-            }
-            ranked = sorted(fused, key=lambda i: -fused[i])
-        docs = self.store.documents
-        return [
-            Passage(
-                chunk=self.store.chunks[i],
-                title=docs[self.store.chunks[i].doc_id].title,
-                rank=r + 1,
-                score=fused[i],
-                dense_score=candidates.get(i),
-                lexical_score=float(lexical[i]),
-            )
-            for r, i in enumerate(ranked[:k])
-        ]
-
-    def _remote(self, query: str, k: int, depth: int) -> list[Passage]:
-        """Retrieval from a Milvus store: its dense and BM25 top ``depth`` lists, mixed as the local store mixes
-        them (z-scores: dense against the same fixed sample of chunk vectors; BM25 over the retrieved pool, as
-        Milvus returns only its best hits), or by Milvus's reciprocal-rank fusion (``fusion="rrf"``)."""
         remote = self.store.remote
-        lex_ids, lex_scores = remote.lexical_search(query, depth) if self.mode != "dense" else ([], [])
-        lexical = {int(i): float(s) for i, s in zip(lex_ids, lex_scores) if s > 0}
-        candidates: dict[int, float] = {}
+        if remote is None:
+            every = self.bm25.scores(query)
+            top = [int(i) for i in np.argsort(-every, kind="stable")[:depth] if every[i] > 0]
+            lexical = {i: float(every[i]) for i in top}
+            l_mean, l_std = float(every.mean()), float(every.std())
+            lexical_of = lambda i: float(every[i])  # noqa: E731
+        else:
+            ids, scores = remote.lexical_search(query, depth) if self.mode != "dense" else ([], [])
+            lexical = {int(i): float(s) for i, s in zip(ids, scores) if s > 0}
+            lexical_of = lambda i: lexical.get(i, 0.0)  # noqa: E731
+        candidates: dict[int, float] = {}  # chunk → dense score
         qvec = None
         if self.mode != "lexical":
             qvec = self.embedder.encode_queries([query])[0]
-            ids, scores = remote.dense_search(qvec, depth)
+            ids, scores = self.chunks.dense_search(qvec, depth)
             candidates = {int(i): float(s) for i, s in zip(ids, scores)}
         if self.mode == "dense":
             fused = dict(sorted(candidates.items(), key=lambda x: -x[1]))
         elif self.mode == "lexical":
-            fused = dict(sorted(lexical.items(), key=lambda x: -x[1]))
-        elif self.fusion == "rrf":
-            ranked = remote.rrf_search(qvec, query, k, depth)
-            fused = {i: 1.0 / (r + 61) for r, i in enumerate(ranked)}
+            fused = lexical
+        elif remote is not None and self.fusion == "rrf":
+            fused = {i: 1.0 / (r + 61) for r, i in enumerate(remote.rrf_search(qvec, query, k, depth))}
         else:
             for i in lexical:
                 if i not in candidates:
                     candidates[i] = float(self.store.vectors[i] @ qvec)
+            if remote is not None:
+                pool = np.array([lexical_of(i) for i in candidates])
+                l_mean, l_std = float(pool.mean()), float(pool.std())
             sample = self._sample @ qvec
             d_mean, d_std = float(sample.mean()), float(sample.std())
-            pool = np.array([lexical.get(i, 0.0) for i in candidates])
-            l_mean, l_std = float(pool.mean()), float(pool.std())
             w = self.lexical_weight
             fused = {
-                i: w * _z(lexical.get(i, 0.0), l_mean, l_std) + (1 - w) * _z(d, d_mean, d_std)
-                for i, d in candidates.items()
+                i: w * _z(lexical_of(i), l_mean, l_std) + (1 - w) * _z(d, d_mean, d_std) for i, d in candidates.items()
             }
             fused = dict(sorted(fused.items(), key=lambda x: -x[1]))
         docs = self.store.documents
@@ -142,7 +109,7 @@ class Retriever:
         for r, i in enumerate(list(fused)[:k]):
             chunk = self.store.chunks[i]
             dense = candidates.get(i)
-            if dense is None and qvec is not None:
+            if dense is None and qvec is not None:  # a reciprocal-rank hit outside the dense list
                 dense = float(self.store.vectors[i] @ qvec)
-            out.append(Passage(chunk, docs[chunk.doc_id].title, r + 1, fused[i], dense, lexical.get(i, 0.0)))
+            out.append(Passage(chunk, docs[chunk.doc_id].title, r + 1, fused[i], dense, lexical_of(i)))
         return out
