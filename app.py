@@ -247,8 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config.limit_threads(settings.concurrency)
     engine = get_engine(settings)  # build or load the index before the first visitor
-    # The segmenter's dictionary, then the reader's weights (and torch), load beside the starting server; a
-    # question that arrives meanwhile waits only for what it needs.
+    # The reader's weights (and torch) load beside the starting server; a question that arrives meanwhile
+    # waits for them.
     threading.Thread(target=engine.warm_up, name="reader-warm-up", daemon=True).start()
     build_demo(settings).launch(
         server_name=settings.host, server_port=settings.port, css=CSS, show_error=False, footer_links=["api"]

@@ -79,9 +79,8 @@ class QA:
         self.threshold = self.reader.threshold if threshold is None else threshold
 
     def warm_up(self) -> QA:
-        """Load what the first answer would otherwise wait for (the segmenter's dictionary, the reader's weights
-        and torch), e.g. while a server starts; a one-off command-line answer skips it and loads the reader only
-        if its question needs it."""
+        """Load what the first answer would otherwise wait for (the reader's weights and torch; the feature
+        ranker's segmenter dictionary), e.g. while a server starts; a one-off command-line answer skips it."""
         self.reader.warm_up()
         return self
 

@@ -71,9 +71,10 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id", dro
             em_forced.append(exact_match(forced, it.answers))
             f1_forced.append(f1_score(forced, it.answers))
             if gold_by == "doc_id" and it.gold in by_doc:  # the reader alone, given the gold paragraph
-                gold_passages = [
-                    Passage(c, engine.document(c.doc_id).title, i + 1, 1.0) for i, c in enumerate(by_doc[it.gold])
-                ]
+                # its chunks in the order retrieval ranked them (the ones it did not return after, in text order)
+                order = {p.chunk.chunk_id: i for i, p in enumerate(passages)}
+                chunks = sorted(by_doc[it.gold], key=lambda c: order.get(c.chunk_id, len(order)))
+                gold_passages = [Passage(c, engine.document(c.doc_id).title, i + 1, 1.0) for i, c in enumerate(chunks)]
                 span = engine.read(question, gold_passages)
                 pred = engine.document(span.doc_id).text[span.start : span.end] if span else ""
                 reader_em.append(exact_match(pred, it.answers))

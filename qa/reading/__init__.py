@@ -10,7 +10,7 @@ In data-flow order:
 * ``ranker`` / ``trees`` — the learned ranker (linear model, trees predicted in numpy, answerability)
 * ``extractor``  — ``Extractor``, the feature-based reader composing the above
 * ``windows`` / ``transformer`` — transformer readers (the bundled e5 reader, any hub QA model)
-* ``cascade``    — ``Cascade``: the bundled reader with the ranker beside it (the default)
+* ``calibrated`` — ``CalibratedReader``: the bundled reader with its answerability model (the default)
 
 Every reader implements ``qa.types.Reader``; ``make_reader`` builds the one ``Settings`` ask for.
 """
@@ -53,19 +53,16 @@ def _hub(name: str, threshold: float):
 
 
 def make_reader(settings: Settings):
-    """The reader ``settings.reader`` names: ``e5`` → the bundled e5 reader with the feature ranker beside it
-    (``Cascade``); ``ranker`` → the feature ranker alone (``Extractor``; the hand-written score with
+    """The reader ``settings.reader`` names: ``e5`` → the bundled e5 reader with its answerability model
+    (``CalibratedReader``); ``ranker`` → the feature ranker alone (``Extractor``; the hand-written score with
     ``settings.ranker`` off); anything else → a hub id or folder for ``TransformerReader``. Model files load
     once per process; readers are stateless and shared."""
     name = settings.reader.strip()
     if name.lower() in ("ranker", "off", "none", "0"):
         return Extractor(load_ranker() if settings.ranker else None)
     if name.lower() in ("e5", "bundled", "default"):
-        from .cascade import Cascade
+        from .calibrated import CalibratedReader
 
-        reader = _bundled(settings.reader_threshold)
-        # (the bundled reader alone only needs the question's terms)
-        ranker = load_ranker() if settings.ranker and Cascade.uses_ranker(reader.settings) else None
-        return Cascade(reader, Extractor(ranker))
+        return CalibratedReader(_bundled(settings.reader_threshold))
     threshold = settings.reader_threshold
     return _hub(name, TRANSFORMER_ABSTAIN_BELOW if threshold is None else threshold)

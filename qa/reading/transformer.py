@@ -170,8 +170,8 @@ class BundledReader:
     ) -> list[tuple[Passage, float, float, int, int]]:
         """For each of the top ``n_passages``: (passage, span probability, no-answer probability, start, end),
         start and end in its document's characters (equal: no span); ``ranges`` (document offsets, one per
-        passage) narrows what is read."""
-        top = passages[: self.n_passages]
+        passage read, the first ``len(ranges)``) narrows what is read."""
+        top = passages[: len(ranges)] if ranges else passages[: self.n_passages]
         ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
         texts = [documents[p.chunk.doc_id].text for p in top]
         read = self.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])

@@ -2,31 +2,41 @@
 
     python -m qa.train.calibrate --data ../shared/train [--limit 300]
 
-Sets (validation articles only, open retrieval over each set's validation paragraphs, k = 5): the
-1-in-20 validation slice of CMRC 2018 train, DRCD dev, XQuAD zh, and XQuAD en questions over the
-zh paragraphs. Every question is read twice: with the retrieved passages, and with its gold
-paragraph removed from them (where abstaining is right). For each setting
+Sets (validation articles only, never read by the reader's training; open retrieval over each set's
+validation paragraphs, k = 5): the 1-in-20 validation slice of CMRC 2018 train, the validation articles of
+CMRC 2018 dev, DRCD dev and XQuAD zh, and XQuAD en questions over the zh paragraphs. Every question is read
+with the retrieved passages and again with its gold paragraph removed from them; a question that names its
+article's title is also asked with another set's title in its place (a swapped entity: 「美国的…」 over
+articles about 深圳). Abstaining is right for the last two. For each setting
 
-* ``n_passages``: how many of the top passages the reader reads;
-* ``ranker_sure``: a cascade, taking the feature ranker's answer when its confidence is at least this
-  (and skipping the reader), or none;
+* ``focus_chars``: how much of each passage is read (``calibrated.reading_range``: the stretch around its
+  best sentence, or the chunk);
+* ``focus_chars_english``: the same for questions in English (their words do not pick a Chinese sentence);
+* ``n_passages`` / ``n_passages_english``: how many of the top passages the reader reads, for Chinese and
+  for English questions;
 * the confidence: the reader's span probability, or a learned **answerability model** (logistic
-  regression over ``reader.ANSWERABILITY_FEATURES``: the reader's span and no-answer probabilities,
-  the margin to the next passage, the ranker's confidence and its agreement with the reader, the
-  share of the question's terms in the answer's passage and the weight of the heaviest one it lacks,
-  the top passage's dense score, the unseen-word factor…; label: the answer's F1 ≥ 0.5), scored on each question
-  by a model fitted on the other half of the questions (2-fold, so no question grades its own fit);
+  regression over ``calibrated.ANSWERABILITY_FEATURES``: the reader's span and no-answer probabilities,
+  the margin to the next passage and whether it agrees, the share of the question's terms in the answer's
+  passage and the weight of the heaviest one it lacks, the top passage's dense score, the unseen-word
+  factor…; label: the answer's F1 ≥ 0.5), scored on each question by a model fitted on the other half of
+  the questions (2-fold, so no question grades its own fit);
+* ``unseen``: whether the confidence of a Chinese question is multiplied by the share of its term weight
+  the articles use at all (「深圳2024年的GDP是多少？」 over articles that never say GDP);
 
 ``abstain_below`` is the lowest threshold that abstains on ``ABSTAIN_RECALL`` of the gold-removed
-questions, and the best mean F1 (abstentions count 0) less ``F1_PER_MS`` per millisecond of reading
+questions (the swapped ones are negatives for the answerability model, their abstention reported), and the
+best mean F1 (abstentions count 0; a swapped question counts 1 when abstained on, as in SQuAD 2.0) less
+``F1_PER_MS`` per millisecond of reading
 wins. The winner's answerability model is then fitted on all the questions and stored.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -38,7 +48,7 @@ from ..eval import squad
 from ..eval.harness import passages_without_gold
 from ..eval.metrics import f1_score
 from ..eval.squad import documents_from_squad
-from ..reading.cascade import ANSWERABILITY_FEATURES, answerability_features, coverage, ranker_evidence
+from ..reading.calibrated import ANSWERABILITY_FEATURES, answerability_features, coverage, is_english, reading_range
 from ..reading.transformer import BUNDLED, BundledReader
 from ..types import Passage
 from . import BENCH_DATA
@@ -47,23 +57,23 @@ from .reader import cmrc_validation
 log = logging.getLogger(__name__)
 
 ABSTAIN_RECALL = 0.9
-N_PASSAGES = (1, 2, 3, 4, 5)
-RANKER_SURE = (None, 0.9, 0.8, 0.7)
+MAX_PASSAGES = 3
+FOCUS = (None, 200, 300)
 # Time is worth this much F1 per millisecond of reading (20 ms ≈ 1 point): the latency budget is ~60 ms.
 F1_PER_MS = 0.05
 RIGHT = 0.5  # the answerability model learns whether an answer's F1 reaches this
+SETTINGS = ("n_passages", "n_passages_english", "focus_chars", "focus_chars_english")  # a setting, in this order
 
 
 @dataclass
 class Reading:
-    """One question read over one set of passages: the reader's best span in each of the top passages
-    (probability, no-answer probability, text, F1), the ranker's (confidence, text, F1), and what else the
-    answerability model sees."""
+    """One question read over one set of passages: for each ``FOCUS`` (by its string), the reader's best span
+    in each of the top passages (probability, no-answer probability, text, F1, coverage) and the reading time
+    per passage; and what else the answerability model sees."""
 
     question: str
-    reads: list[tuple[float, float, str, float, tuple]]  # (probability, no-answer probability, text, F1, coverage)
-    ms_per_passage: float
-    ranker: tuple[float, str, float, tuple]  # (confidence, text, F1, coverage)
+    reads: dict[str, list[tuple[float, float, str, float, tuple]]]
+    ms_per_passage: dict[str, float]
     unseen: float
     top: Passage | None
 
@@ -74,62 +84,70 @@ def read_set(
     reader: BundledReader,
     limit: int | None,
     questions: dict[str, str] | None = None,
-) -> list[tuple[Reading, Reading | None]]:
-    """(with gold, without gold) readings of each question of ``paragraphs``."""
+    strangers: list[str] = (),
+    parts: tuple[str, ...] = ("gold", "removed", "swapped"),
+) -> list[list[Reading | None]]:
+    """[with gold, without gold, swapped] readings of each question of ``paragraphs`` (those of ``parts``; None
+    for the others). *Swapped*: a question that names its article's title asked with another set's title
+    instead (``strangers``; 「美国的…」 where the articles speak of 深圳), where abstaining is right."""
     from ..config import Settings
     from ..engine import QA
 
-    engine = QA.build(documents_from_squad(paragraphs), settings=Settings(reader="ranker"))
+    engine = QA.build(documents_from_squad(paragraphs), settings=Settings(reader="ranker", ranker=False))
     items = [
-        (p.pid, questions.get(q.qid, "") if questions else q.text, q.answers) for p in paragraphs for q in p.questions
+        (p.pid, p.title, questions.get(q.qid, "") if questions else q.text, q.answers)
+        for p in paragraphs
+        for q in p.questions
     ]
-    items = [it for it in items if it[1]][:limit]
+    items = [it for it in items if it[2]][:limit]
     out = []
     t0 = time.perf_counter()
     docs = engine.store.documents
-    for pid, question, answers in items:
+    rng = random.Random(name)
+    for pid, title, question, answers in items:
 
-        def reading(passages) -> Reading:
-            texts = [docs[p.chunk.doc_id].text[p.chunk.start : p.chunk.end] for p in passages]
-            t = time.perf_counter()
-            spans = reader.read_with_null(question, texts)
-            ms = 1000 * (time.perf_counter() - t) / max(1, len(passages))
+        def reading(question: str, passages, answers) -> Reading:
             q = engine.question(question)
-            weights = q.weights
-            reads = [
-                (prob, null, text[a:b], f1_score(text[a:b], list(answers)), coverage(weights, text))
-                for text, (prob, a, b, null) in zip(texts, spans)
-            ]
-            ranked = engine.reader.extract(q, passages, docs)
-            _, rtext, rcover = ranker_evidence(ranked, passages, docs, weights) or (0.0, "", (0.0, 0.0))
-            return Reading(
-                question,
-                reads,
-                ms,
-                (ranked.confidence if ranked else 0.0, rtext, f1_score(rtext, list(answers)), rcover),
-                q.unseen,
-                passages[0] if passages else None,
-            )
+            top = passages[:MAX_PASSAGES]
+            reads, ms = {}, {}
+            for chars in FOCUS:
+                ranges = [reading_range(docs[p.chunk.doc_id], p.chunk, q.weights, chars) for p in top]
+                t = time.perf_counter()
+                spans = reader.read_passages(question, top, docs, ranges)
+                ms[str(chars)] = 1000 * (time.perf_counter() - t) / max(1, len(top))
+                reads[str(chars)] = []
+                for (p, prob, null, a, b), (lo, hi) in zip(spans, ranges):
+                    text = docs[p.chunk.doc_id].text
+                    answer = text[a:b] if b > a else ""
+                    cover = coverage(q.weights, text[lo:hi])
+                    f1 = f1_score(answer, list(answers)) if answers else 0.0
+                    reads[str(chars)].append((prob, null, answer, f1, cover))
+            return Reading(question, reads, ms, q.unseen, passages[0] if passages else None)
 
-        with_gold = reading(engine.retrieve(question, 5))
-        rest = passages_without_gold(engine, question, pid, answers, 5)
-        out.append((with_gold, reading(rest) if rest else None))
+        row: list[Reading | None] = [None, None, None]
+        if "gold" in parts:
+            row[0] = reading(question, engine.retrieve(question, 5), answers)
+        if "removed" in parts:
+            rest = passages_without_gold(engine, question, pid, answers, 5)
+            row[1] = reading(question, rest, answers) if rest else None
+        if "swapped" in parts and strangers and len(title) >= 2 and title in question:
+            swapped = question.replace(title, rng.choice(strangers))
+            row[2] = reading(swapped, engine.retrieve(swapped, 5), ())  # no answer: every span scores F1 0
+        out.append(row)
     log.info("%s: %d questions read in %.0f s", name, len(out), time.perf_counter() - t0)
     return out
 
 
-def decide(r: Reading, n: int, sure: float | None) -> tuple[float, float, float, dict[str, float]]:
-    """(reader-or-ranker confidence, F1, reading ms, answerability features) of the answer a setting gives."""
-    conf, rtext, rf1, rcover = r.ranker
-    ranker = (conf, rtext, rcover) if rtext else None
-    if sure is not None and conf >= sure:
-        return 1.0, rf1, 0.0, answerability_features([], ranker, r.top, r.unseen, r.question, True)
-    reads = r.reads[:n]
+def decide(r: Reading, n: int, n_english: int, chars, chars_english) -> tuple[float, float, float, dict[str, float]]:
+    """(reader confidence, F1, reading ms, answerability features) of the answer a setting gives."""
+    english = is_english(r.question)
+    chars = chars_english if english else chars
+    reads = r.reads[str(chars)][: n_english if english else n]
     best = max(reads, key=lambda x: x[0], default=(0.0, 1.0, "", 0.0, (0.0, 0.0)))
     feats = answerability_features(
-        [(p, null, text, cover) for p, null, text, _, cover in reads], ranker, r.top, r.unseen, r.question, False
+        [(p, null, text, cover) for p, null, text, _, cover in reads], r.top, r.unseen, r.question
     )
-    return best[0], best[3], r.ms_per_passage * len(reads), feats
+    return best[0], best[3], r.ms_per_passage[str(chars)] * len(reads), feats
 
 
 def _fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -147,65 +165,95 @@ def _prob(params, X: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(((X - mean) / scale) @ w + b)))
 
 
-def _rows(sets, n: int, sure: float | None):
-    """Per reading: (set, question number, gold removed?, confidence, F1, ms, feature vector)."""
+def _rows(sets, setting: tuple):
+    """Per reading: (set, question number, unanswerable (gold removed or swapped)?, confidence, F1, ms, feature
+    vector, kind)."""
     out = []
     for name, s in sets.items():
-        for qi, (a, b) in enumerate(s):
-            for removed, r in ((False, a), (True, b)):
+        for qi, (a, b, c) in enumerate(s):
+            for kind, r in zip(("gold", "removed", "swapped"), (a, b, c)):
                 if r is not None:
-                    conf, f1, ms, feats = decide(r, n, sure)
-                    out.append((name, qi, removed, conf, f1, ms, [feats[k] for k in ANSWERABILITY_FEATURES]))
+                    conf, f1, ms, feats = decide(r, *setting)
+                    features = [feats[k] for k in ANSWERABILITY_FEATURES]
+                    out.append((name, qi, kind != "gold", conf, f1, ms, features, kind))
     return out
 
 
-def _score(rows, conf: np.ndarray, sets) -> tuple[float, dict, float]:
-    """(threshold, per-set mean F1 with abstentions as 0, mean reading ms) for confidences ``conf``."""
-    removed = np.array([r[2] for r in rows])
+def _score(rows, conf: np.ndarray, sets) -> tuple[float, dict, float, dict]:
+    """(threshold, per-set mean F1 with abstentions as 0, mean reading ms, share abstained per unanswerable
+    kind) for confidences ``conf``: the threshold abstains on ``ABSTAIN_RECALL`` of the gold-removed readings
+    (swapped questions train the answerability model and are reported, as requiring their abstention too
+    cost 4 points of mean validation F1 for 76% of them)."""
+    removed = np.array([r[7] == "removed" for r in rows])
     threshold = float(np.quantile(conf[removed], ABSTAIN_RECALL)) + 1e-6 if removed.any() else 0.5
     per_set = {}
-    for name in sets:
-        idx = [i for i, r in enumerate(rows) if r[0] == name and not r[2]]
-        per_set[name] = 100 * float(np.mean([rows[i][4] if conf[i] >= threshold else 0.0 for i in idx]))
+    for name in sets:  # as SQuAD 2.0 scores: a swapped question scores 1 when abstained on, else 0
+        scores = [
+            (r[4] if conf[i] >= threshold else 0.0) if r[7] == "gold" else float(conf[i] < threshold)
+            for i, r in enumerate(rows)
+            if r[0] == name and r[7] in ("gold", "swapped")
+        ]
+        per_set[name] = 100 * float(np.mean(scores))
     ms = float(np.mean([r[5] for r in rows if not r[2]]))
-    return threshold, per_set, ms
+    kinds = {
+        kind: float(np.mean([conf[i] < threshold for i, r in enumerate(rows) if r[7] == kind]))
+        for kind in ("removed", "swapped")
+        if any(r[7] == kind for r in rows)
+    }
+    return threshold, per_set, ms, kinds
+
+
+def _unseen_factor(X: np.ndarray) -> np.ndarray:
+    """Per reading, the unseen-word factor of a Chinese question (1 for an English one: over Chinese articles
+    every English word is unseen)."""
+    names = list(ANSWERABILITY_FEATURES)
+    english = X[:, names.index("english")] > 0.5
+    return np.where(english, 1.0, np.exp(X[:, names.index("log_unseen")]))
 
 
 def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict, list[dict], dict | None]:
     """Every setting's validation result, the best, and its answerability model fitted on all questions."""
     results = []
-    for n in N_PASSAGES:
-        for sure in RANKER_SURE:
-            rows = _rows(sets, n, sure)
-            X = np.array([r[6] for r in rows])
-            y = np.array([r[4] >= RIGHT for r in rows])
-            fold = np.array([r[1] % 2 for r in rows])  # a question's two readings share a fold
-            crossed = np.zeros(len(rows))
-            for k in (0, 1):
-                crossed[fold == k] = _prob(_fit(X[fold != k], y[fold != k]), X[fold == k])
-            for learned, conf in ((False, np.array([r[3] for r in rows])), (True, crossed)):
-                threshold, per_set, ms = _score(rows, conf, sets)
-                mean = float(np.mean(list(per_set.values())))
-                results.append(
-                    {
-                        "n_passages": n,
-                        "ranker_sure": sure,
-                        "answerability": learned,
-                        "abstain_below": round(threshold, 4),
-                        "f1": per_set,
-                        "mean_f1": mean,
-                        "read_ms": ms,
-                        "objective": mean - F1_PER_MS * ms,
-                    }
-                )
+    passages = range(1, MAX_PASSAGES + 1)
+    for setting in itertools.product(passages, passages, FOCUS, FOCUS):
+        rows = _rows(sets, setting)
+        X = np.array([r[6] for r in rows])
+        y = np.array([r[4] >= RIGHT for r in rows])
+        fold = np.array([r[1] % 2 for r in rows])  # a question's two readings share a fold
+        crossed = np.zeros(len(rows))
+        for k in (0, 1):
+            crossed[fold == k] = _prob(_fit(X[fold != k], y[fold != k]), X[fold == k])
+        factor = _unseen_factor(X)
+        for (learned, conf), unseen in itertools.product(
+            ((False, np.array([r[3] for r in rows])), (True, crossed)), (False, True)
+        ):
+            threshold, per_set, ms, kinds = _score(rows, conf * factor if unseen else conf, sets)
+            mean = float(np.mean(list(per_set.values())))
+            results.append(
+                {
+                    "n_passages": setting[0],
+                    "n_passages_english": setting[1],
+                    "focus_chars": setting[2],
+                    "focus_chars_english": setting[3],
+                    "answerability": learned,
+                    "unseen": unseen,
+                    "abstain_below": round(threshold, 4),
+                    "f1": per_set,
+                    "mean_f1": mean,
+                    "read_ms": ms,
+                    "abstained": kinds,
+                    "objective": mean - F1_PER_MS * ms,
+                }
+            )
     best = max(results, key=lambda r: r["objective"])
     model = None
     if best["answerability"]:
-        rows = _rows(sets, best["n_passages"], best["ranker_sure"])
+        rows = _rows(sets, tuple(best[k] for k in SETTINGS))
         X, y = np.array([r[6] for r in rows]), np.array([r[4] >= RIGHT for r in rows])
         params = _fit(X, y)
-        threshold, per_set, _ = _score(rows, _prob(params, X), sets)
-        best = dict(best, abstain_below=round(threshold, 4), f1_refit=per_set)
+        conf = _prob(params, X) * (_unseen_factor(X) if best["unseen"] else 1.0)
+        threshold, per_set, _, kinds = _score(rows, conf, sets)
+        best = dict(best, abstain_below=round(threshold, 4), f1_refit=per_set, abstained_refit=kinds)
         mean, scale, w, b = params
         model = {
             "features": list(ANSWERABILITY_FEATURES),
@@ -227,16 +275,9 @@ def _to_json(sets) -> dict:
             if r.top is None
             else {"score": r.top.score, "dense": r.top.dense_score, "lexical": r.top.lexical_score}
         )
-        return {
-            "question": r.question,
-            "reads": r.reads,
-            "ms": r.ms_per_passage,
-            "ranker": r.ranker,
-            "unseen": r.unseen,
-            "top": top,
-        }
+        return {"question": r.question, "reads": r.reads, "ms": r.ms_per_passage, "unseen": r.unseen, "top": top}
 
-    return {name: [[one(a), one(b)] for a, b in s] for name, s in sets.items()}
+    return {name: [[one(r) for r in row] for row in s] for name, s in sets.items()}
 
 
 def _from_json(data: dict) -> dict:
@@ -247,10 +288,10 @@ def _from_json(data: dict) -> dict:
             return None
         t = d["top"]
         top = None if t is None else Passage(Chunk(0, "", "", 0, 0, "", 0), "", 1, t["score"], t["dense"], t["lexical"])
-        reads = [(*x[:4], tuple(x[4])) for x in d["reads"]]
-        return Reading(d["question"], reads, d["ms"], (*d["ranker"][:3], tuple(d["ranker"][3])), d["unseen"], top)
+        reads = {k: [(*x[:4], tuple(x[4])) for x in v] for k, v in d["reads"].items()}
+        return Reading(d["question"], reads, d["ms"], d["unseen"], top)
 
-    return {name: [(one(a), one(b)) for a, b in s] for name, s in data.items()}
+    return {name: [[one(r) for r in row] + [None] * (3 - len(row)) for row in s] for name, s in data.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,26 +309,41 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reader = BundledReader(args.reader)
-    if args.readings.is_file():
-        sets = _from_json(json.loads(args.readings.read_text(encoding="utf-8")))
-    else:
-        cmrc = [p for p in squad.load(args.data / "cmrc2018_train.json") if cmrc_validation(p.title)]
-        drcd = squad.split(squad.load(BENCH_DATA / "DRCD_dev.json"), "validation")
-        xquad = squad.split(squad.load(BENCH_DATA / "xquad.zh.json"), "validation")
-        english = {q.qid: q.text for p in squad.load(BENCH_DATA / "xquad.en.json") for q in p.questions}
-        sets = {
-            "cmrc-train-val": read_set("cmrc-train-val", cmrc, reader, args.limit),
-            "drcd-val": read_set("drcd-val", drcd, reader, args.limit),
-            "xquad-zh-val": read_set("xquad-zh-val", xquad, reader, args.limit),
-            "xquad-en-zh-val": read_set("xquad-en-zh-val", xquad, reader, args.limit, english),
-        }
+    cmrc = [p for p in squad.load(args.data / "cmrc2018_train.json") if cmrc_validation(p.title)]
+    cmrc_dev = squad.split(squad.load(BENCH_DATA / "cmrc2018_dev.json"), "validation")
+    drcd = squad.split(squad.load(BENCH_DATA / "DRCD_dev.json"), "validation")
+    xquad = squad.split(squad.load(BENCH_DATA / "xquad.zh.json"), "validation")
+    english = {q.qid: q.text for p in squad.load(BENCH_DATA / "xquad.en.json") for q in p.questions}
+    titles = {name: sorted({p.title for p in ps}) for name, ps in (("cmrc", cmrc_dev), ("drcd", drcd))}
+    sources = {  # name: (paragraphs, question texts by id, another set's titles for swapped questions)
+        "cmrc-train-val": (cmrc, None, titles["drcd"]),
+        "cmrc-dev-val": (cmrc_dev, None, titles["drcd"]),
+        "drcd-val": (drcd, None, titles["cmrc"]),
+        "xquad-zh-val": (xquad, None, []),
+        "xquad-en-zh-val": (xquad, english, []),
+    }
+    every = ("gold", "removed", "swapped")
+    saved = json.loads(args.readings.read_text(encoding="utf-8")) if args.readings.is_file() else {}
+    if saved and "sets" not in saved:  # readings written before swapped questions were read
+        saved = {"parts": ["gold", "removed"], "sets": saved}
+    sets = _from_json(saved.get("sets", {}))
+    missing = tuple(p for p in every if p not in saved.get("parts", ()))
+    if missing:
+        for name, (paragraphs, questions, strangers) in sources.items():
+            read = read_set(name, paragraphs, reader, args.limit, questions, strangers, missing)
+            old = sets.get(name) or [[None, None, None] for _ in read]
+            sets[name] = [
+                [n if part in missing else o for part, o, n in zip(every, was, new)] for was, new in zip(old, read)
+            ]
         args.readings.parent.mkdir(parents=True, exist_ok=True)
-        args.readings.write_text(json.dumps(_to_json(sets), ensure_ascii=False), encoding="utf-8")
+        args.readings.write_text(
+            json.dumps({"parts": list(every), "sets": _to_json(sets)}, ensure_ascii=False), encoding="utf-8"
+        )
     best, rows, model = choose(sets)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps({"best": best, "rows": rows}, indent=1), encoding="utf-8")
-    settings = {k: best[k] for k in ("n_passages", "ranker_sure", "abstain_below")}
-    settings.update(unseen=False, focus_chars=None, answerability=model)
+    settings = {k: best[k] for k in (*SETTINGS, "unseen", "abstain_below")}
+    settings.update(answerability=model)
     settings["chosen_on"] = {
         "sets": list(sets),
         "questions_per_set": args.limit,

@@ -102,6 +102,18 @@ def check_same_tokens(old, new, keep: list[int], texts: list[str]) -> int:
     return len(texts)
 
 
+def _training_summary(checkpoint: Path) -> str:
+    """The run that wrote ``checkpoint`` (its ``train_info.json``), then the earlier runs it continued."""
+    info_path = checkpoint.parent / "train_info.json"
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    summary = ", ".join(
+        f"{k} {info[k]}" for k in ("questions", "windows", "steps", "batch", "lr", "epochs") if k in info
+    )
+    if info.get("init"):
+        summary += f"; continuing a run of {_training_summary(Path(info['init']))}"
+    return summary
+
+
 def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
     import torch
     from safetensors.torch import load_file, save_file
@@ -156,11 +168,7 @@ def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
         ),
         encoding="utf-8",
     )
-    info_path = checkpoint.parent / "train_info.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    summary = ", ".join(
-        f"{k} {info[k]}" for k in ("questions", "windows", "steps", "batch", "lr", "epochs") if k in info
-    )
+    summary = _training_summary(checkpoint)
     (out / "README.md").write_text(
         CARD.format(vocab=len(keep), info=summary or "settings in qa/train_reader.py"), encoding="utf-8"
     )

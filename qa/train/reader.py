@@ -170,7 +170,10 @@ def train(
     seed: int = 13,
     checkpoint_every: int = 100,
     threads: int | None = None,
+    init: Path | None = None,
 ) -> Path:
+    """Fine-tune ``base`` (or, with ``init``, continue from that earlier run's checkpoint with a fresh optimizer
+    and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present."""
     import torch
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
@@ -208,6 +211,9 @@ def train(
     missing = model.load_state_dict(weights, strict=False).missing_keys
     if set(missing) != {"qa_outputs.weight", "qa_outputs.bias"}:
         raise RuntimeError(f"base model is missing {missing}")
+    if init is not None:
+        model.load_state_dict(torch.load(init, weights_only=True)["model"], strict=False)
+        log.info("continuing from %s", init)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() > 1]
@@ -276,6 +282,7 @@ def train(
                 "overlap": OVERLAP,
                 "seed": seed,
                 "base": str(base),
+                "init": str(init) if init else None,
             },
             indent=1,
         ),
@@ -308,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument(
+        "--init", type=Path, default=None, help="continue from this earlier run's checkpoint.pt (fresh schedule)"
+    )
     ap.add_argument("--export", action="store_true", help="write the trained reader into --out")
     ap.add_argument(
         "--evaluate",
@@ -341,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.checkpoint_every,
         args.threads,
+        args.init,
     )
     return 0
 

@@ -42,21 +42,27 @@ def test_build_and_missing_seeds(tmp_path):
     assert out.returncode == 1 and "does not exist" in out.stderr
 
 
-def test_a_cold_answer_imports_torch_only_when_the_reader_runs(seed_index):
-    """The feature ranker's sure answers need neither torch nor LightGBM nor SciPy (cold start: bench/cold.py)."""
+def test_a_cold_answer_loads_only_what_its_reader_needs(seed_index):
+    """The default answer loads torch for the reader, never the ranker's LightGBM, SciPy, jieba or
+    sentence-transformers; the feature ranker alone needs no torch (cold start: bench/cold.py)."""
     script = (
-        "import sys; from qa import QA; e = QA.load(sys.argv[1]); a = e.ask('星尘智能交付了多少台？'); "
-        "print(a.answerable, *(m in sys.modules for m in ('torch', 'lightgbm', 'scipy', 'sentence_transformers'))); "
-        "e.ask('How many units has Stardust Intelligence delivered?'); print('torch' in sys.modules)"
+        "import sys; from qa import QA, Settings; e = QA.load(sys.argv[1], settings=Settings(reader=sys.argv[2])); "
+        "a = e.ask('星尘智能交付了多少台？'); "
+        "heavy = ('torch', 'lightgbm', 'scipy', 'jieba', 'sentence_transformers'); "
+        "print(a.answerable, *(m in sys.modules for m in heavy))"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    out = subprocess.run(
-        [sys.executable, "-c", script, str(seed_index)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout.split()
-    assert out == ["True", "False", "False", "False", "False", "True"]
+
+    def loaded(reader: str) -> list[str]:
+        return subprocess.run(
+            [sys.executable, "-c", script, str(seed_index), reader],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        ).stdout.split()
+
+    assert loaded("e5") == ["True", "True", "False", "False", "False", "False"]
+    assert loaded("ranker")[:2] == ["True", "False"]

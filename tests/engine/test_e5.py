@@ -199,23 +199,47 @@ def test_e5_small_preset_matches_the_full_converted_model(converted):
 
 
 def test_answerability_features_describe_the_answer():
-    from qa.reading.cascade import ANSWERABILITY_FEATURES, answerability_features
+    from qa.reading.calibrated import ANSWERABILITY_FEATURES, answerability_features
 
-    reads = [(0.9, 0.01, "3600亿元", (0.8, 0.1)), (0.2, 0.5, "2800家", (0.3, 1.0))]
-    f = answerability_features(
-        reads, (0.8, "3600亿元", (0.8, 0.1)), None, 1.0, "2024年深圳人工智能产业规模是多少？", False
-    )
+    reads = [(0.2, 0.5, "2800家", (0.3, 1.0)), (0.9, 0.01, "3600亿元", (0.8, 0.1))]
+    f = answerability_features(reads, None, 1.0, "2024年深圳人工智能产业规模是多少？")
     assert tuple(f) == ANSWERABILITY_FEATURES
-    assert f["agree"] == 1.0 and f["reader_rank"] == 1.0 and f["read"] == 1.0 and f["english"] == 0.0
+    assert f["reader_rank"] == 2.0 and f["english"] == 0.0 and f["second_agree"] < 0.5
     assert f["reader_margin"] == pytest.approx(np.log(0.9 + 1e-6) - np.log(0.2 + 1e-6))
     assert (f["coverage"], f["missing"]) == (0.8, 0.1)
-    skipped = answerability_features([], (0.95, "3600亿元", (0.6, 0.5)), None, 1.0, "How large was it?", True)
-    assert skipped["read"] == 0.0 and skipped["from_ranker"] == 1.0 and skipped["english"] == 1.0
-    assert (skipped["coverage"], skipped["missing"]) == (0.6, 0.5)
+    assert f["log_len"] == pytest.approx(np.log1p(len("3600亿元")))
+    agreeing = answerability_features(
+        [(0.6, 0.1, "3600亿元", (0.5, 0.2)), (0.3, 0.2, "3600亿元", (0.4, 0.3))], None, 1.0, "How large was it?"
+    )
+    assert agreeing["second_agree"] == 1.0 and agreeing["english"] == 1.0 and agreeing["reader_rank"] == 1.0
+    nothing = answerability_features([], None, 1.0, "问题")
+    assert nothing["reader_rank"] == 0.0 and nothing["coverage"] == 0.0
+
+
+def test_reading_range_grows_around_the_chunks_best_sentence_within_its_section():
+    from qa.reading.calibrated import reading_range
+    from qa.types import Chunk, Document, Section
+
+    lead = "深圳发布了人工智能规划。规划提出三年目标。"
+    body = "第一句讲天气。第二句讲星尘智能交付了1000台机器人。第三句讲别的事情。第四句也是别的。"
+    text = lead + body
+    doc = Document("d", "t", text, (Section("", 0, len(lead)), Section("产业", len(lead), len(text))))
+    s2 = text.index("第二句")
+    chunk = Chunk(0, "d", "产业", s2, text.index("第四句"), text[s2 : text.index("第四句")], 30)
+    weights = {"星尘": 3.0, "交付": 2.0, "天气": 0.5}
+    assert reading_range(doc, chunk, weights, None) == (chunk.start, chunk.end)
+    # the best sentence alone when its neighbours do not fit
+    second = (s2, text.index("第三句"))
+    assert reading_range(doc, chunk, weights, 10) == second
+    # grown after, then before, beyond the chunk, never into the lead section
+    lo, hi = reading_range(doc, chunk, weights, 1000)
+    assert (lo, hi) == (len(lead), len(text))
+    lo, hi = reading_range(doc, chunk, weights, len(text[second[0] : text.index("第四句")]))
+    assert (lo, hi) == (s2, text.index("第四句"))
 
 
 def test_coverage_is_low_when_the_passage_lacks_what_the_question_names():
-    from qa.reading.cascade import coverage
+    from qa.reading.calibrated import coverage
 
     weights = {"美国": 5.0, "智能": 2.0, "产业": 1.0}
     assert coverage(weights, "2024年，深圳人工智能产业规模突破3600亿元。") == pytest.approx((3 / 8, 1.0))
@@ -225,8 +249,7 @@ def test_coverage_is_low_when_the_passage_lacks_what_the_question_names():
 
 
 def test_reader_settings_with_unknown_answerability_features_are_an_error(tmp_path):
-    from qa.reading import Extractor
-    from qa.reading.cascade import Cascade
+    from qa.reading.calibrated import CalibratedReader
 
     copy = tmp_path / "reader"
     shutil.copytree(BUNDLED, copy)
@@ -240,4 +263,4 @@ def test_reader_settings_with_unknown_answerability_features_are_an_error(tmp_pa
     }
     (copy / "reader.json").write_text(json.dumps(settings))
     with pytest.raises(ReaderError, match="answerability features"):
-        Cascade(BundledReader(copy), Extractor())
+        CalibratedReader(BundledReader(copy))

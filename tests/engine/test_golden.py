@@ -44,11 +44,11 @@ def _engines():
 
 
 def compute() -> dict:
-    from qa.reading import Question
+    from qa.reading import Extractor, Question, load_ranker
 
     out = {}
+    features = Extractor(load_ranker())  # the feature ranker's candidates (``QA_READER=ranker``)
     for name, engine, questions in _engines():
-        features = engine.reader.features if hasattr(engine.reader, "features") else engine.reader
         rows = []
         for q in questions:
             a = engine.ask(q)
