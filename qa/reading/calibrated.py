@@ -21,8 +21,8 @@ import numpy as np
 
 from ..text import normalize, overlap, sentence_spans, terms
 from ..types import Chunk, Document, Passage, Span
-from .question import Question
-from .transformer import BundledReader, ReaderError, _span, best_of
+from .question import Question, is_english
+from .transformer import BundledReader, ReaderError, best_of, span_at
 
 # The answerability model's inputs (reader.json's "answerability" names them; other names are an error). No
 # collection-relative scores (the fused z-score, BM25): an answer must not lose confidence because the user's own
@@ -42,9 +42,10 @@ ANSWERABILITY_FEATURES = (
 )
 
 
-def is_english(question: str) -> bool:
-    """Whether most of the question's characters are Latin letters."""
-    return sum(c.isascii() and c.isalpha() for c in question) > len(question) / 2
+def unseen_factor(unseen, english):
+    """What the confidence is multiplied by under ``unseen``: the question's unseen-word factor for a Chinese
+    question, 1 for an English one (over Chinese articles every English word is unseen). Scalars or arrays."""
+    return np.where(english, 1.0, unseen)
 
 
 def reading_range(document: Document, chunk: Chunk, weights: dict[str, float], chars: int | None) -> tuple[int, int]:
@@ -119,14 +120,13 @@ def gloss(question: Question, top: list[Passage], ranges: list, documents: dict[
     training sets for the reader to learn it. None without one."""
     from .candidates import glosses
 
-    nq = normalize(question.text)
     for p, (lo, hi) in zip(top, ranges):
         text = documents[p.chunk.doc_id].text
         for a, b in sentence_spans(text, lo, hi):
-            found = sorted(glosses(normalize(text[a:b]), nq))
+            found = sorted(glosses(normalize(text[a:b]), question.normalized))
             if found:
                 share, _ = coverage(question.weights, text[a:b])
-                return _span(p, text, share, a + found[0][0], a + found[0][1])
+                return span_at(p, text, share, a + found[0][0], a + found[0][1])
     return None
 
 
@@ -138,7 +138,7 @@ class CalibratedReader:
     def __init__(self, reader: BundledReader) -> None:
         self.reader = reader
         settings = reader.settings
-        self.n_passages = int(settings.get("n_passages", reader.n_passages))
+        self.n_passages = reader.n_passages  # (reader.json's n_passages)
         self.n_english = int(settings.get("n_passages_english", self.n_passages))
         self.focus = settings.get("focus_chars")
         self.focus_english = settings.get("focus_chars_english", self.focus)
@@ -168,11 +168,12 @@ class CalibratedReader:
     def warm_up(self) -> None:
         self.reader.warm_up()
 
-    def ranges(self, question: Question, passages: list[Passage], documents: dict[str, Document]) -> list:
+    def ranges(
+        self, question: Question, passages: list[Passage], documents: dict[str, Document]
+    ) -> tuple[list[Passage], list[tuple[int, int]]]:
         """The passages to read and, for each, the document characters read."""
-        english = is_english(question.text)
-        top = passages[: self.n_english if english else self.n_passages]
-        chars = self.focus_english if english else self.focus
+        top = passages[: self.n_english if question.english else self.n_passages]
+        chars = self.focus_english if question.english else self.focus
         return top, [reading_range(documents[p.chunk.doc_id], p.chunk, question.weights, chars) for p in top]
 
     def extract(self, question: Question, passages: list[Passage], documents: dict[str, Document]) -> Span | None:
@@ -191,6 +192,6 @@ class CalibratedReader:
             reads.append((prob, null, text[a:b] if b > a else "", coverage(question.weights, text[lo:hi])))
         f = answerability_features(reads, passages[0] if passages else None, question.unseen, question.text)
         confidence = self.probability(f)
-        if self.unseen and not is_english(question.text):  # (over Chinese articles every English word is unseen)
-            confidence *= question.unseen
+        if self.unseen:
+            confidence *= float(unseen_factor(question.unseen, question.english))
         return replace(span, confidence=confidence)

@@ -112,6 +112,11 @@ def unseen_factor(weights: dict[str, float], lexicon: Lexicon) -> float:
     return factor
 
 
+def is_english(text: str) -> bool:
+    """Whether most of a question's characters are Latin letters."""
+    return sum(c.isascii() and c.isalpha() for c in text) > len(text) / 2
+
+
 @dataclass(frozen=True)
 class Question:
     """A cleaned question and what is known of it before reading any passage."""
@@ -129,6 +134,11 @@ class Question:
         kind, slot = question_type(nq)
         weights = question_terms(text, slot, lexicon)
         return cls(text, nq, kind, slot, weights, unseen_factor(weights, lexicon))
+
+    @cached_property
+    def english(self) -> bool:
+        """Whether the question is written in English (``is_english``)."""
+        return is_english(self.text)
 
     @property
     def total(self) -> float:

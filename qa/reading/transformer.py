@@ -40,7 +40,7 @@ class ReaderError(Exception):
     """The reader's files are missing or damaged."""
 
 
-def _span(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
+def span_at(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
     """A ``Span`` for document characters [a, b) of passage ``p`` (outer whitespace trimmed), with its sentence."""
     while a < b and text[a].isspace():
         a += 1
@@ -57,7 +57,7 @@ def best_of(reads: list[tuple[Passage, float, float, int, int]], documents: dict
     found = None
     for p, prob, _, a, b in reads:
         if b > a and (found is None or prob > found.confidence):
-            found = _span(p, documents[p.chunk.doc_id].text, prob, a, b)
+            found = span_at(p, documents[p.chunk.doc_id].text, prob, a, b)
     return found
 
 
@@ -240,5 +240,5 @@ class TransformerReader:
             best = self._best(question.text, p.chunk.text)
             if best is not None and (found is None or best[0] > found.confidence):
                 prob, a, b = best
-                found = _span(p, documents[p.chunk.doc_id].text, prob, p.chunk.start + a, p.chunk.start + b)
+                found = span_at(p, documents[p.chunk.doc_id].text, prob, p.chunk.start + a, p.chunk.start + b)
         return found

@@ -48,7 +48,14 @@ from ..eval import squad
 from ..eval.harness import passages_without_gold
 from ..eval.metrics import f1_score
 from ..eval.squad import documents_from_squad
-from ..reading.calibrated import ANSWERABILITY_FEATURES, answerability_features, coverage, is_english, reading_range
+from ..reading.calibrated import (
+    ANSWERABILITY_FEATURES,
+    answerability_features,
+    coverage,
+    reading_range,
+    unseen_factor,
+)
+from ..reading.question import is_english
 from ..reading.transformer import BUNDLED, BundledReader
 from ..types import Passage
 from . import BENCH_DATA
@@ -104,35 +111,36 @@ def read_set(
     t0 = time.perf_counter()
     docs = engine.store.documents
     rng = random.Random(name)
+
+    def reading(q, passages, answers) -> Reading:
+        """The reader over the top passages of the analysed question ``q``, for every ``FOCUS``."""
+        top = passages[:MAX_PASSAGES]
+        reads, ms = {}, {}
+        for chars in FOCUS:
+            ranges = [reading_range(docs[p.chunk.doc_id], p.chunk, q.weights, chars) for p in top]
+            t = time.perf_counter()
+            spans = reader.read_passages(q.text, top, docs, ranges)
+            ms[str(chars)] = 1000 * (time.perf_counter() - t) / max(1, len(top))
+            reads[str(chars)] = []
+            for (p, prob, null, a, b), (lo, hi) in zip(spans, ranges):
+                text = docs[p.chunk.doc_id].text
+                answer = text[a:b] if b > a else ""
+                cover = coverage(q.weights, text[lo:hi])
+                f1 = f1_score(answer, list(answers)) if answers else 0.0
+                reads[str(chars)].append((prob, null, answer, f1, cover))
+        return Reading(q.text, reads, ms, q.unseen, passages[0] if passages else None)
+
     for pid, title, question, answers in items:
-
-        def reading(question: str, passages, answers) -> Reading:
-            q = engine.question(question)
-            top = passages[:MAX_PASSAGES]
-            reads, ms = {}, {}
-            for chars in FOCUS:
-                ranges = [reading_range(docs[p.chunk.doc_id], p.chunk, q.weights, chars) for p in top]
-                t = time.perf_counter()
-                spans = reader.read_passages(question, top, docs, ranges)
-                ms[str(chars)] = 1000 * (time.perf_counter() - t) / max(1, len(top))
-                reads[str(chars)] = []
-                for (p, prob, null, a, b), (lo, hi) in zip(spans, ranges):
-                    text = docs[p.chunk.doc_id].text
-                    answer = text[a:b] if b > a else ""
-                    cover = coverage(q.weights, text[lo:hi])
-                    f1 = f1_score(answer, list(answers)) if answers else 0.0
-                    reads[str(chars)].append((prob, null, answer, f1, cover))
-            return Reading(question, reads, ms, q.unseen, passages[0] if passages else None)
-
+        q = engine.question(question)
         row: list[Reading | None] = [None, None, None]
         if "gold" in parts:
-            row[0] = reading(question, engine.retrieve(question, 5), answers)
+            row[0] = reading(q, engine.retrieve(question, 5), answers)
         if "removed" in parts:
             rest = passages_without_gold(engine, question, pid, answers, 5)
-            row[1] = reading(question, rest, answers) if rest else None
+            row[1] = reading(q, rest, answers) if rest else None
         if "swapped" in parts and strangers and len(title) >= 2 and title in question:
             swapped = question.replace(title, rng.choice(strangers))
-            row[2] = reading(swapped, engine.retrieve(swapped, 5), ())  # no answer: every span scores F1 0
+            row[2] = reading(engine.question(swapped), engine.retrieve(swapped, 5), ())  # no answer: F1 0
         out.append(row)
     log.info("%s: %d questions read in %.0f s", name, len(out), time.perf_counter() - t0)
     return out
@@ -204,11 +212,9 @@ def _score(rows, conf: np.ndarray, sets) -> tuple[float, dict, float, dict]:
 
 
 def _unseen_factor(X: np.ndarray) -> np.ndarray:
-    """Per reading, the unseen-word factor of a Chinese question (1 for an English one: over Chinese articles
-    every English word is unseen)."""
+    """Per reading, ``calibrated.unseen_factor`` from its feature vector."""
     names = list(ANSWERABILITY_FEATURES)
-    english = X[:, names.index("english")] > 0.5
-    return np.where(english, 1.0, np.exp(X[:, names.index("log_unseen")]))
+    return unseen_factor(np.exp(X[:, names.index("log_unseen")]), X[:, names.index("english")] > 0.5)
 
 
 def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict, list[dict], dict | None]:
