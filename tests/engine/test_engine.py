@@ -75,12 +75,15 @@ def test_definition_question_answers_with_the_parenthesised_gloss():
     check_invariants(engine, a)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss since the calibrated e5 reader became the default (settings chosen on validation "
+    "articles): 16 of 23 exact; its spans run longer on this page (「174米长的」); the feature ranker had 19",
+)
 def test_most_seed_answers_are_exact(engine, seed_rows):
     answerable = [r for r in seed_rows if r["answerable"]]
     exact = sum(engine.ask(r["question"]).answer in r["answers"] for r in answerable)
-    # 16 of 23 with the calibrated e5 reader (its settings chosen on validation articles; the feature ranker,
-    # the default before, had 19: the reader's spans run longer on this page, 「174米长的」)
-    assert exact / len(answerable) >= 0.65
+    assert exact / len(answerable) >= 0.7
 
 
 def test_passages_report_all_scores(engine):
