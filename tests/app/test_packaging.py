@@ -75,3 +75,32 @@ def test_the_code_passes_the_projects_linter():
 def test_training_commands_keep_their_names_and_need_a_data_folder(module):
     out = subprocess.run([sys.executable, "-m", module], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "the following arguments are required: --data" in out.stderr, out.stderr[-500:]
+
+
+def test_an_editable_install_prints_no_build_warning(tmp_path):
+    """`make install` runs `pip install -e .`: the build backend warns about nothing (setuptools warned of the
+    flat layout's meta-path finder before ``package-dir`` was set). Installed into a scratch prefix, so the test
+    environment's own install is left alone."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--ignore-installed",
+            "--prefix",
+            str(tmp_path),
+            "-e",
+            ".",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    build = [line for line in (out.stdout + out.stderr).splitlines() if "Location 'file:" not in line]
+    warnings = [line for line in build if "warning" in line.lower() or "deprecat" in line.lower()]
+    assert not warnings, "\n".join(warnings)
+    assert list(tmp_path.rglob("__editable__.cited_qa-*.pth"))
