@@ -27,6 +27,7 @@ XDG_CACHE_HOME         where caches go (``cited-qa/`` inside)                   
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -120,3 +121,17 @@ def limit_threads(concurrent_requests: int) -> int:
     torch.set_num_threads(per_request)
     faiss.omp_set_num_threads(per_request)
     return per_request
+
+
+@functools.cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS runs on one thread. For small products (one query through the numpy
+    encoder): their threads gain nothing there, and once woken they spin on the cores for a while after,
+    which slowed the reader's torch forward right after a query's encoding fourfold on 2 cores (measured)."""
+    return _blas().limit(limits=1, user_api="blas")

@@ -191,9 +191,11 @@ class E5Model:
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if len(texts) <= self.FEW:
             from .bert import mean_pool
+            from .config import one_blas_thread
 
             ids, att = self._ids(texts)
-            return mean_pool(self.numpy_model(ids, att), att).astype(np.float32)
+            with one_blas_thread():
+                return mean_pool(self.numpy_model(ids, att), att).astype(np.float32)
         return self._encode_torch(texts, batch_size)
 
     def _encode_torch(self, texts: list[str], batch_size: int) -> np.ndarray:

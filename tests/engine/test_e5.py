@@ -264,3 +264,30 @@ def test_reader_settings_with_unknown_answerability_features_are_an_error(tmp_pa
     (copy / "reader.json").write_text(json.dumps(settings))
     with pytest.raises(ReaderError, match="answerability features"):
         CalibratedReader(BundledReader(copy))
+
+
+def test_a_query_is_encoded_on_one_blas_thread_and_the_pool_is_restored(monkeypatch):
+    """numpy's BLAS threads, once woken by a query's small products, spin on the cores the reader's torch
+    forward needs next: the numpy path runs them on one thread, and leaves the pool as it found it."""
+    from threadpoolctl import threadpool_info
+
+    from qa import bert
+    from qa.embedding import Embedder, resolve
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    embedder = Embedder(resolve("e5-small"))
+    before = blas_threads()
+    seen = []
+    encode = bert.NumpyBert.__call__
+
+    def spy(self, ids, attention):
+        seen.append(blas_threads())
+        return encode(self, ids, attention)
+
+    monkeypatch.setattr(bert.NumpyBert, "__call__", spy)
+    vec = embedder.encode_queries(["2024年深圳人工智能产业规模是多少？"])
+    assert seen and all(n == 1 for n in seen[0]) and seen[0]
+    assert blas_threads() == before
+    assert abs(float(np.linalg.norm(vec[0])) - 1) < 1e-4
