@@ -7,7 +7,10 @@ characters, ``focus_chars_english`` for English questions; none: the chunk itsel
 wins. Its confidence is the answerability model's probability that it is right (a logistic regression over
 ``ANSWERABILITY_FEATURES``, fitted on validation articles by ``python -m qa.train.calibrate`` and stored in the
 reader's ``reader.json``), for a Chinese question with ``unseen`` times the share of its term weight the
-articles use at all; the engine abstains below ``abstain_below``.
+articles use at all, for an English question shifted by ``english_shift`` log-odds (so that one threshold
+abstains as often on English questions the articles cannot answer as on Chinese ones); the engine abstains
+below ``abstain_below``. How the reader itself reads (``window_tokens``, ``max_answer_tokens``,
+``length_penalty``) is ``BundledReader``'s part of the same file.
 
 The feature ranker takes no part: it was trained on the very validation articles the answer path is chosen on,
 so its confidence there says nothing about unseen articles (``QA_READER=ranker`` still selects it alone).
@@ -46,6 +49,14 @@ def unseen_factor(unseen, english):
     """What the confidence is multiplied by under ``unseen``: the question's unseen-word factor for a Chinese
     question, 1 for an English one (over Chinese articles every English word is unseen). Scalars or arrays."""
     return np.where(english, 1.0, unseen)
+
+
+def shifted(p, shift: float):
+    """Probabilities ``p`` with ``shift`` added to their log-odds (scalars or arrays): an English question's
+    confidence is shifted so that the one threshold abstains as often on its gold-removed validation readings
+    as on the Chinese ones (``english_shift``)."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return 1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + shift)))
 
 
 def reading_range(document: Document, chunk: Chunk, weights: dict[str, float], chars: int | None) -> tuple[int, int]:
@@ -144,6 +155,7 @@ class CalibratedReader:
         self.focus_english = settings.get("focus_chars_english", self.focus)
         self.threshold = reader.threshold
         self.unseen = bool(settings.get("unseen", False))
+        self.english_shift = float(settings.get("english_shift", 0.0))
         model = settings.get("answerability")
         self.answerability = None
         if model:
@@ -184,14 +196,18 @@ class CalibratedReader:
                 return glossed
         read = self.reader.read_passages(question.text, top, documents, ranges)
         span = best_of(read, documents)
-        if span is None or self.answerability is None:
-            return span
-        reads = []
-        for (p, prob, null, a, b), (lo, hi) in zip(read, ranges):
-            text = documents[p.chunk.doc_id].text
-            reads.append((prob, null, text[a:b] if b > a else "", coverage(question.weights, text[lo:hi])))
-        f = answerability_features(reads, passages[0] if passages else None, question.unseen, question.text)
-        confidence = self.probability(f)
+        if span is None:
+            return None
+        confidence = span.confidence
+        if self.answerability is not None:
+            reads = []
+            for (p, prob, null, a, b), (lo, hi) in zip(read, ranges):
+                text = documents[p.chunk.doc_id].text
+                reads.append((prob, null, text[a:b] if b > a else "", coverage(question.weights, text[lo:hi])))
+            f = answerability_features(reads, passages[0] if passages else None, question.unseen, question.text)
+            confidence = self.probability(f)
         if self.unseen:
             confidence *= float(unseen_factor(question.unseen, question.english))
+        if question.english and self.english_shift:
+            confidence = float(shifted(confidence, self.english_shift))
         return replace(span, confidence=confidence)

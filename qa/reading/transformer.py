@@ -24,7 +24,7 @@ import numpy as np
 
 from ..text import sentence_spans
 from ..types import Document, Passage, Span
-from .windows import batch, best_span, context_tokens, log_softmax, question_ids, windows
+from .windows import MAX_LEN, batch, best_span, context_tokens, log_softmax, question_ids, windows
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class BundledReader:
         self,
         path: str | Path = BUNDLED,
         n_passages: int | None = None,
-        max_answer_tokens: int = 64,
+        max_answer_tokens: int | None = None,
         threshold: float | None = None,
     ) -> None:
         from ..bert import BertConfig, safetensors_shapes
@@ -100,7 +100,12 @@ class BundledReader:
         self.settings = settings
         self.n_passages = n_passages or int(settings.get("n_passages", 3))
         self.threshold = float(settings.get("abstain_below", 0.3)) if threshold is None else threshold
-        self.max_answer_tokens = max_answer_tokens
+        # How it reads (reader.json, chosen on validation articles): windows of ``window_tokens`` tokens in all
+        # (the training's 192 unless set), spans of at most ``max_answer_tokens`` tokens, picked with
+        # ``length_penalty`` log-probability per token.
+        self.window_tokens = int(settings.get("window_tokens", MAX_LEN))
+        self.max_answer_tokens = max_answer_tokens or int(settings.get("max_answer_tokens", 64))
+        self.length_penalty = float(settings.get("length_penalty", 0.0))
         self.name = str(path)
 
     @staticmethod
@@ -139,23 +144,37 @@ class BundledReader:
 
     def read_with_null(self, question: str, contexts: list[str]) -> list[tuple[float, int, int, float]]:
         """``read``, with the no-answer probability of the window that holds each best span."""
+        return self.decode(self.logits(question, contexts), len(contexts))
+
+    def logits(self, question: str, contexts: list[str], window_tokens: int | None = None) -> tuple:
+        """One forward pass over every context's windows: (windows, owning context of each, start and end
+        log-probabilities per window position)."""
         self.warm_up()
         q = question_ids(self.tokenizer, question)
         ws, owner = [], []
         for i, c in enumerate(contexts):
-            for w in windows(q, *context_tokens(self.tokenizer, c)):
+            for w in windows(q, *context_tokens(self.tokenizer, c), max_len=window_tokens or self.window_tokens):
                 ws.append(w)
                 owner.append(i)
         if not ws:
-            return []
+            return [], [], None, None
         ids, att = batch(ws)
         torch = self.torch
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             start, end = self.model(torch.from_numpy(ids), torch.from_numpy(att))
-        start, end = log_softmax(start.numpy(), att), log_softmax(end.numpy(), att)
-        best = [(0.0, 0, 0, 1.0)] * len(contexts)
+        return ws, owner, log_softmax(start.float().numpy(), att), log_softmax(end.float().numpy(), att)
+
+    def decode(
+        self, logits: tuple, n_contexts: int, max_answer_tokens: int | None = None, length_penalty: float | None = None
+    ) -> list[tuple[float, int, int, float]]:
+        """Per context, from ``logits``' windows: (probability, start, end, no-answer probability) of its best
+        span (probability 0: none)."""
+        ws, owner, start, end = logits
+        cap = max_answer_tokens or self.max_answer_tokens
+        penalty = self.length_penalty if length_penalty is None else length_penalty
+        best = [(0.0, 0, 0, 1.0)] * n_contexts
         for k, w in enumerate(ws):
-            score, a, b, null = best_span(start[k], end[k], w, self.max_answer_tokens)
+            score, a, b, null = best_span(start[k], end[k], w, cap, penalty)
             prob = float(np.exp(score))
             if prob > best[owner[k]][0]:
                 best[owner[k]] = (prob, a, b, float(np.exp(null)))

@@ -72,12 +72,13 @@ def batch(ws: list[Window]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def best_span(
-    start: np.ndarray, end: np.ndarray, w: Window, max_answer_tokens: int = 40
+    start: np.ndarray, end: np.ndarray, w: Window, max_answer_tokens: int = 40, length_penalty: float = 0.0
 ) -> tuple[float, int, int, float]:
     """(span score, char start, char end, no-answer score) of the best context span of one window.
 
     Scores are log-probabilities over the window's positions (start + end); the span keeps the
-    context's characters between its first token's start and its last token's end.
+    context's characters between its first token's start and its last token's end. ``length_penalty``
+    (log-probability per token beyond the first) picks the span; the score returned is its own, unpenalised.
     """
     slots = np.array([i for i in w.context_slots if w.offsets[i][1] > w.offsets[i][0]])
     null = float(start[0] + end[0])
@@ -86,8 +87,10 @@ def best_span(
     s, e = start[slots], end[slots]
     grid = s[:, None] + e[None, :]
     k = np.arange(len(slots))
-    grid[(k[None, :] < k[:, None]) | (k[None, :] > k[:, None] + max_answer_tokens)] = -np.inf
-    i, j = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    length = k[None, :] - k[:, None]
+    grid[(length < 0) | (length > max_answer_tokens)] = -np.inf
+    pick = grid - length_penalty * np.maximum(length, 0) if length_penalty else grid
+    i, j = np.unravel_index(int(np.argmax(pick)), grid.shape)
     return float(grid[i, j]), w.offsets[slots[i]][0], w.offsets[slots[j]][1], null
 
 

@@ -291,3 +291,37 @@ def test_a_query_is_encoded_on_one_blas_thread_and_the_pool_is_restored(monkeypa
     assert seen and all(n == 1 for n in seen[0]) and seen[0]
     assert blas_threads() == before
     assert abs(float(np.linalg.norm(vec[0])) - 1) < 1e-4
+
+
+def test_reader_json_sets_how_spans_are_picked_and_english_confidence(tmp_path, engine):
+    """reader.json's ``english_shift`` moves an English question's confidence (and only an English one's) by
+    that many log-odds; ``max_answer_tokens`` and ``length_penalty`` bound and shorten the spans."""
+    from qa.reading.calibrated import CalibratedReader, shifted
+
+    copy = tmp_path / "reader"
+    shutil.copytree(BUNDLED, copy)
+    settings = json.loads((copy / "reader.json").read_text())
+    (copy / "reader.json").write_text(json.dumps(dict(settings, english_shift=2.0)))
+    base = CalibratedReader(BundledReader())
+    moved = CalibratedReader(BundledReader(copy))
+    docs = engine.store.documents
+    for text, english in (("How large was Shenzhen's AI industry in 2024?", True), ("星尘智能交付了多少台？", False)):
+        q = engine.question(text)
+        ps = engine.retrieve(text)
+        a, b = base.extract(q, ps, docs), moved.extract(q, ps, docs)
+        assert (a.start, a.end) == (b.start, b.end)
+        want = shifted(shifted(a.confidence, -base.english_shift), 2.0) if english else a.confidence
+        assert b.confidence == pytest.approx(float(want), rel=1e-4)
+    # a cap of 2 tokens and a heavy length penalty: shorter spans, never longer than the cap allows
+    context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
+    question = "2024年深圳人工智能产业规模和企业数量是多少？"
+    free = BundledReader()
+    tight = BundledReader(max_answer_tokens=2)
+    _, a, b = free.read(question, [context])[0]
+    _, c, d = tight.read(question, [context])[0]
+    assert d - c <= b - a and len(tight.tokenizer.encode(context[c:d], add_special_tokens=False).ids) <= 3
+    (copy / "reader.json").write_text(json.dumps(dict(settings, length_penalty=5.0)))
+    short = BundledReader(copy)
+    assert short.length_penalty == 5.0
+    _, e, f = short.read(question, [context])[0]
+    assert f - e <= b - a
