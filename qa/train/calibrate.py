@@ -6,14 +6,20 @@ Sets (validation articles only, never read by the reader's training; open retrie
 validation paragraphs, k = 5): the 1-in-20 validation slice of CMRC 2018 train, the validation articles of
 CMRC 2018 dev, DRCD dev and XQuAD zh, and XQuAD en questions over the zh paragraphs. Every question is read
 with the retrieved passages and again with its gold paragraph removed from them; a question that names its
-article's title is also asked with another set's title in its place (a swapped entity: 「美国的…」 over
-articles about 深圳). Abstaining is right for the last two. For each setting
+article's title is also asked with another set's title in its place (*swapped*: a name the articles never
+use) and with an answer of another article in its place (*mentioned*: a word the articles use elsewhere, as
+「美国的…」 over passages about 深圳). Abstaining is right for all but the first. For each setting
 
 * ``focus_chars``: how much of each passage is read (``calibrated.reading_range``: the stretch around its
   best sentence, or the chunk);
 * ``focus_chars_english``: the same for questions in English (their words do not pick a Chinese sentence);
 * ``n_passages`` / ``n_passages_english``: how many of the top passages the reader reads, for Chinese and
   for English questions;
+* ``window_tokens``: the reader's windows, the training's 192 tokens (overlapping by 64) or longer ones (a
+  stretch that fits is read in one pass);
+* ``max_answer_tokens`` and ``length_penalty``: the longest span, and the log-probability a span pays per
+  token when the best one is picked (long spans that hold the answer and more were the reader's commonest
+  miss);
 * the confidence: the reader's span probability, or a learned **answerability model** (logistic
   regression over ``calibrated.ANSWERABILITY_FEATURES``: the reader's span and no-answer probabilities,
   the margin to the next passage and whether it agrees, the share of the question's terms in the answer's
@@ -23,7 +29,8 @@ articles about 深圳). Abstaining is right for the last two. For each setting
 * ``unseen``: whether the confidence of a Chinese question is multiplied by the share of its term weight
   the articles use at all (「深圳2024年的GDP是多少？」 over articles that never say GDP);
 
-``abstain_below`` is the lowest threshold that abstains on ``ABSTAIN_RECALL`` of the gold-removed
+The settings are searched one at a time from ``START`` (each over its values with the others held, until none
+changes). ``abstain_below`` is the lowest threshold that abstains on ``ABSTAIN_RECALL`` of the gold-removed
 questions (the swapped ones are negatives for the answerability model, their abstention reported), and the
 best mean F1 (abstentions count 0; a swapped question counts 1 when abstained on, as in SQuAD 2.0) less
 ``F1_PER_MS`` per millisecond of reading
@@ -53,6 +60,7 @@ from ..reading.calibrated import (
     answerability_features,
     coverage,
     reading_range,
+    shifted,
     unseen_factor,
 )
 from ..reading.question import is_english
@@ -65,18 +73,57 @@ log = logging.getLogger(__name__)
 
 ABSTAIN_RECALL = 0.9
 MAX_PASSAGES = 3
-FOCUS = (None, 200, 300)
+# Measured before (300 questions a set): focus 200 lost 0.8 mean F1 to 300 for 6 ms; caps of 24 and 40 tokens,
+# and a penalty of 0.1, lost 0.2-0.7 to 64 tokens and 0.03.
+FOCUS = (None, 300, 450, 600)
+WINDOWS = (192, 320)
+CAPS = (40, 64)
+PENALTIES = (0.0, 0.03)
 # Time is worth this much F1 per millisecond of reading (20 ms ≈ 1 point): the latency budget is ~60 ms.
 F1_PER_MS = 0.05
 RIGHT = 0.5  # the answerability model learns whether an answer's F1 reaches this
-SETTINGS = ("n_passages", "n_passages_english", "focus_chars", "focus_chars_english")  # a setting, in this order
+# A setting, in this order, and the values each may take.
+SETTINGS = (
+    "n_passages",
+    "n_passages_english",
+    "focus_chars",
+    "focus_chars_english",
+    "window_tokens",
+    "max_answer_tokens",
+    "length_penalty",
+)
+GRID = (
+    range(1, MAX_PASSAGES + 1),
+    range(1, MAX_PASSAGES + 1),
+    FOCUS,
+    FOCUS,
+    WINDOWS,
+    CAPS,
+    PENALTIES,
+)
+START = (1, 2, 300, None, 192, 64, 0.0)  # the settings before window and span length were searched
+
+
+def read_key(chars, window: int, cap: int, penalty: float) -> str:
+    """The key of one way of reading in ``Reading.reads``."""
+    return f"{chars}|{window}|{cap}|{penalty}"
+
+
+def ms_key(chars, window: int) -> str:
+    """The key of one forward pass's cost in ``Reading.ms_per_passage`` (the span decodings share it)."""
+    return f"{chars}|{window}"
+
+
+PARTS = ("gold", "removed", "swapped", "mentioned")  # the readings of a question (``read_set``)
+WAYS = [read_key(*w) for w in itertools.product(FOCUS, WINDOWS, CAPS, PENALTIES)]  # what a readings file holds
 
 
 @dataclass
 class Reading:
-    """One question read over one set of passages: for each ``FOCUS`` (by its string), the reader's best span
-    in each of the top passages (probability, no-answer probability, text, F1, coverage) and the reading time
-    per passage; and what else the answerability model sees."""
+    """One question read over one set of passages: for each way of reading (``read_key``: focus, window, span
+    cap and length penalty), the reader's best span in each of the top passages (probability, no-answer
+    probability, text, F1, coverage); the reading time per passage of each forward pass (``ms_key``); and what
+    else the answerability model sees."""
 
     question: str
     reads: dict[str, list[tuple[float, float, str, float, tuple]]]
@@ -92,11 +139,14 @@ def read_set(
     limit: int | None,
     questions: dict[str, str] | None = None,
     strangers: list[str] = (),
-    parts: tuple[str, ...] = ("gold", "removed", "swapped"),
+    parts: tuple[str, ...] = PARTS,
 ) -> list[list[Reading | None]]:
-    """[with gold, without gold, swapped] readings of each question of ``paragraphs`` (those of ``parts``; None
-    for the others). *Swapped*: a question that names its article's title asked with another set's title
-    instead (``strangers``; 「美国的…」 where the articles speak of 深圳), where abstaining is right."""
+    """The ``PARTS`` readings of each question of ``paragraphs`` (those of ``parts``; None for the others): with
+    the retrieved passages, with the gold paragraph removed from them, swapped and mentioned. *Swapped*: a
+    question that names its article's title asked with another set's title instead (``strangers``, words the
+    articles never use). *Mentioned*: asked with an answer of another article of the set in the title's place
+    (a word the articles do use, but not the question's own paragraph: 「美国的…」 where the passages speak of
+    深圳). Abstaining is right for all but the first."""
     from ..config import Settings
     from ..engine import QA
 
@@ -110,29 +160,45 @@ def read_set(
     out = []
     t0 = time.perf_counter()
     docs = engine.store.documents
-    rng = random.Random(name)
+    rng, mention_rng = random.Random(name), random.Random(name + "/mentioned")
+    mentions = sorted(
+        {
+            (p.title, a)
+            for p in paragraphs
+            for q in p.questions
+            for a in q.answers
+            if 2 <= len(a) <= 6 and not any(c.isdigit() for c in a)
+        }
+    )
+    contexts = {p.pid: p.context for p in paragraphs}
 
     def reading(q, passages, answers) -> Reading:
-        """The reader over the top passages of the analysed question ``q``, for every ``FOCUS``."""
+        """The reader over the top passages of the analysed question ``q``, every way of reading."""
         top = passages[:MAX_PASSAGES]
         reads, ms = {}, {}
         for chars in FOCUS:
             ranges = [reading_range(docs[p.chunk.doc_id], p.chunk, q.weights, chars) for p in top]
-            t = time.perf_counter()
-            spans = reader.read_passages(q.text, top, docs, ranges)
-            ms[str(chars)] = 1000 * (time.perf_counter() - t) / max(1, len(top))
-            reads[str(chars)] = []
-            for (p, prob, null, a, b), (lo, hi) in zip(spans, ranges):
-                text = docs[p.chunk.doc_id].text
-                answer = text[a:b] if b > a else ""
-                cover = coverage(q.weights, text[lo:hi])
-                f1 = f1_score(answer, list(answers)) if answers else 0.0
-                reads[str(chars)].append((prob, null, answer, f1, cover))
+            texts = [docs[p.chunk.doc_id].text for p in top]
+            covers = [coverage(q.weights, t[lo:hi]) for t, (lo, hi) in zip(texts, ranges)]
+            for window in WINDOWS:
+                t = time.perf_counter()
+                logits = reader.logits(q.text, [t_[lo:hi] for t_, (lo, hi) in zip(texts, ranges)], window)
+                reader.decode(logits, len(top))  # a reading's cost: the forward pass and one decoding
+                ms[ms_key(chars, window)] = 1000 * (time.perf_counter() - t) / max(1, len(top))
+                for cap, penalty in itertools.product(CAPS, PENALTIES):
+                    one = []
+                    for (prob, a, b, null), (lo, _), text, cover in zip(
+                        reader.decode(logits, len(top), cap, penalty), ranges, texts, covers
+                    ):
+                        answer = text[lo + a : lo + b] if b > a else ""
+                        f1 = f1_score(answer, list(answers)) if answers else 0.0
+                        one.append((prob, null, answer, f1, cover))
+                    reads[read_key(chars, window, cap, penalty)] = one
         return Reading(q.text, reads, ms, q.unseen, passages[0] if passages else None)
 
     for pid, title, question, answers in items:
         q = engine.question(question)
-        row: list[Reading | None] = [None, None, None]
+        row: list[Reading | None] = [None] * len(PARTS)
         if "gold" in parts:
             row[0] = reading(q, engine.retrieve(question, 5), answers)
         if "removed" in parts:
@@ -141,21 +207,26 @@ def read_set(
         if "swapped" in parts and strangers and len(title) >= 2 and title in question:
             swapped = question.replace(title, rng.choice(strangers))
             row[2] = reading(engine.question(swapped), engine.retrieve(swapped, 5), ())  # no answer: F1 0
+        if "mentioned" in parts and len(title) >= 2 and title in question:
+            other = [a for t, a in mentions if t != title and a not in contexts[pid] and a not in question]
+            if other:
+                mentioned = question.replace(title, mention_rng.choice(other))
+                row[3] = reading(engine.question(mentioned), engine.retrieve(mentioned, 5), ())
         out.append(row)
     log.info("%s: %d questions read in %.0f s", name, len(out), time.perf_counter() - t0)
     return out
 
 
-def decide(r: Reading, n: int, n_english: int, chars, chars_english) -> tuple[float, float, float, dict[str, float]]:
+def decide(r: Reading, n: int, n_english: int, chars, chars_english, window, cap, penalty):
     """(reader confidence, F1, reading ms, answerability features) of the answer a setting gives."""
     english = is_english(r.question)
     chars = chars_english if english else chars
-    reads = r.reads[str(chars)][: n_english if english else n]
+    reads = r.reads[read_key(chars, window, cap, penalty)][: n_english if english else n]
     best = max(reads, key=lambda x: x[0], default=(0.0, 1.0, "", 0.0, (0.0, 0.0)))
     feats = answerability_features(
         [(p, null, text, cover) for p, null, text, _, cover in reads], r.top, r.unseen, r.question
     )
-    return best[0], best[3], r.ms_per_passage[str(chars)] * len(reads), feats
+    return best[0], best[3], r.ms_per_passage[ms_key(chars, window)] * len(reads), feats
 
 
 def _fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -174,12 +245,12 @@ def _prob(params, X: np.ndarray) -> np.ndarray:
 
 
 def _rows(sets, setting: tuple):
-    """Per reading: (set, question number, unanswerable (gold removed or swapped)?, confidence, F1, ms, feature
-    vector, kind)."""
+    """Per reading: (set, question number, unanswerable (any part but gold)?, confidence, F1, ms, feature vector,
+    kind: its part)."""
     out = []
     for name, s in sets.items():
-        for qi, (a, b, c) in enumerate(s):
-            for kind, r in zip(("gold", "removed", "swapped"), (a, b, c)):
+        for qi, row in enumerate(s):
+            for kind, r in zip(PARTS, row):
                 if r is not None:
                     conf, f1, ms, feats = decide(r, *setting)
                     features = [feats[k] for k in ANSWERABILITY_FEATURES]
@@ -187,28 +258,47 @@ def _rows(sets, setting: tuple):
     return out
 
 
-def _score(rows, conf: np.ndarray, sets) -> tuple[float, dict, float, dict]:
-    """(threshold, per-set mean F1 with abstentions as 0, mean reading ms, share abstained per unanswerable
-    kind) for confidences ``conf``: the threshold abstains on ``ABSTAIN_RECALL`` of the gold-removed readings
-    (swapped questions train the answerability model and are reported, as requiring their abstention too
-    cost 4 points of mean validation F1 for 76% of them)."""
+def _score(rows, conf: np.ndarray, sets) -> tuple[float, float, dict, float, dict]:
+    """(threshold, English shift, per-set mean F1 with abstentions as 0, mean reading ms, share abstained per
+    unanswerable kind and share of gold readings answered) for confidences ``conf``. The threshold abstains on
+    ``ABSTAIN_RECALL`` of the Chinese gold-removed readings; the English ones get the logit shift
+    (``calibrated.shifted``) that makes theirs abstain as often (one threshold fitted to both let 28% of English
+    ones through). Swapped and mentioned questions train the answerability model and count in the F1 (1 when
+    abstained on, as SQuAD 2.0 scores); requiring their abstention too cost 4 points of mean validation F1 for
+    76% of the swapped ones."""
     removed = np.array([r[7] == "removed" for r in rows])
-    threshold = float(np.quantile(conf[removed], ABSTAIN_RECALL)) + 1e-6 if removed.any() else 0.5
+    english = np.array([r[6][ANSWERABILITY_FEATURES.index("english")] > 0.5 for r in rows])
+    chinese = removed & ~english if (removed & ~english).any() else removed
+    threshold = float(np.quantile(conf[chinese], ABSTAIN_RECALL)) + 1e-6 if chinese.any() else 0.5
+    shift = 0.0
+    if (removed & english).any():
+        quantile = float(np.quantile(conf[removed & english], ABSTAIN_RECALL)) + 1e-6
+        shift = float(_logit(threshold) - _logit(quantile))
+        conf = np.where(english, shifted(conf, shift), conf)
     per_set = {}
-    for name in sets:  # as SQuAD 2.0 scores: a swapped question scores 1 when abstained on, else 0
+    for name in sets:
         scores = [
             (r[4] if conf[i] >= threshold else 0.0) if r[7] == "gold" else float(conf[i] < threshold)
             for i, r in enumerate(rows)
-            if r[0] == name and r[7] in ("gold", "swapped")
+            if r[0] == name and r[7] != "removed"
         ]
         per_set[name] = 100 * float(np.mean(scores))
     ms = float(np.mean([r[5] for r in rows if not r[2]]))
     kinds = {
         kind: float(np.mean([conf[i] < threshold for i, r in enumerate(rows) if r[7] == kind]))
-        for kind in ("removed", "swapped")
+        for kind in PARTS[1:]
         if any(r[7] == kind for r in rows)
     }
-    return threshold, per_set, ms, kinds
+    if (removed & english).any():
+        kinds["removed_english"] = float(np.mean(conf[removed & english] < threshold))
+    gold = np.array([r[7] == "gold" for r in rows])
+    kinds["answered_gold"] = float(np.mean(conf[gold] >= threshold))  # not an abstention: the share answered
+    return threshold, shift, per_set, ms, kinds
+
+
+def _logit(p):
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
 
 
 def _unseen_factor(X: np.ndarray) -> np.ndarray:
@@ -217,40 +307,67 @@ def _unseen_factor(X: np.ndarray) -> np.ndarray:
     return unseen_factor(np.exp(X[:, names.index("log_unseen")]), X[:, names.index("english")] > 0.5)
 
 
-def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict, list[dict], dict | None]:
-    """Every setting's validation result, the best, and its answerability model fitted on all questions."""
+def evaluate(sets, setting: tuple) -> list[dict]:
+    """One setting's validation results, for each confidence (the reader's span probability or the
+    answerability model, cross-fitted; each with and without ``unseen``)."""
+    rows = _rows(sets, setting)
+    X = np.array([r[6] for r in rows])
+    y = np.array([r[4] >= RIGHT for r in rows])
+    fold = np.array([r[1] % 2 for r in rows])  # a question's readings share a fold
+    crossed = np.zeros(len(rows))
+    for k in (0, 1):
+        crossed[fold == k] = _prob(_fit(X[fold != k], y[fold != k]), X[fold == k])
+    factor = _unseen_factor(X)
     results = []
-    passages = range(1, MAX_PASSAGES + 1)
-    for setting in itertools.product(passages, passages, FOCUS, FOCUS):
-        rows = _rows(sets, setting)
-        X = np.array([r[6] for r in rows])
-        y = np.array([r[4] >= RIGHT for r in rows])
-        fold = np.array([r[1] % 2 for r in rows])  # a question's two readings share a fold
-        crossed = np.zeros(len(rows))
-        for k in (0, 1):
-            crossed[fold == k] = _prob(_fit(X[fold != k], y[fold != k]), X[fold == k])
-        factor = _unseen_factor(X)
-        for (learned, conf), unseen in itertools.product(
-            ((False, np.array([r[3] for r in rows])), (True, crossed)), (False, True)
-        ):
-            threshold, per_set, ms, kinds = _score(rows, conf * factor if unseen else conf, sets)
-            mean = float(np.mean(list(per_set.values())))
-            results.append(
-                {
-                    "n_passages": setting[0],
-                    "n_passages_english": setting[1],
-                    "focus_chars": setting[2],
-                    "focus_chars_english": setting[3],
-                    "answerability": learned,
-                    "unseen": unseen,
-                    "abstain_below": round(threshold, 4),
-                    "f1": per_set,
-                    "mean_f1": mean,
-                    "read_ms": ms,
-                    "abstained": kinds,
-                    "objective": mean - F1_PER_MS * ms,
-                }
-            )
+    for (learned, conf), unseen in itertools.product(
+        ((False, np.array([r[3] for r in rows])), (True, crossed)), (False, True)
+    ):
+        threshold, shift, per_set, ms, kinds = _score(rows, conf * factor if unseen else conf, sets)
+        mean = float(np.mean(list(per_set.values())))
+        results.append(
+            {
+                **dict(zip(SETTINGS, setting)),
+                "answerability": learned,
+                "unseen": unseen,
+                "abstain_below": round(threshold, 4),
+                "english_shift": round(shift, 4),
+                "f1": per_set,
+                "mean_f1": mean,
+                "read_ms": ms,
+                "abstained": kinds,
+                "objective": mean - F1_PER_MS * ms,
+            }
+        )
+    return results
+
+
+def search(sets, start: tuple = START, grid: tuple = GRID) -> list[dict]:
+    """Every setting evaluated by a search one setting at a time from ``start``: each over its ``grid`` values
+    with the others held, the best kept, until a round changes none."""
+    seen: dict[tuple, float] = {}
+    results = []
+
+    def objective(setting: tuple) -> float:
+        if setting not in seen:
+            rows = evaluate(sets, setting)
+            results.extend(rows)
+            seen[setting] = max(r["objective"] for r in rows)
+        return seen[setting]
+
+    current, changed = tuple(start), True
+    while changed:
+        changed = False
+        for d, values in enumerate(grid):
+            best = max(values, key=lambda v: objective(current[:d] + (v,) + current[d + 1 :]))
+            if best != current[d] and objective(current[:d] + (best,) + current[d + 1 :]) > objective(current):
+                current, changed = current[:d] + (best,) + current[d + 1 :], True
+        log.info("search: %s (objective %.2f, %d settings tried)", current, objective(current), len(seen))
+    return results
+
+
+def choose(sets, start: tuple = START, grid: tuple = GRID) -> tuple[dict, list[dict], dict | None]:
+    """Every setting's validation result, the best, and its answerability model fitted on all questions."""
+    results = search(sets, start, grid)
     best = max(results, key=lambda r: r["objective"])
     model = None
     if best["answerability"]:
@@ -258,8 +375,14 @@ def choose(sets: dict[str, list[tuple[Reading, Reading | None]]]) -> tuple[dict,
         X, y = np.array([r[6] for r in rows]), np.array([r[4] >= RIGHT for r in rows])
         params = _fit(X, y)
         conf = _prob(params, X) * (_unseen_factor(X) if best["unseen"] else 1.0)
-        threshold, per_set, _, kinds = _score(rows, conf, sets)
-        best = dict(best, abstain_below=round(threshold, 4), f1_refit=per_set, abstained_refit=kinds)
+        threshold, shift, per_set, _, kinds = _score(rows, conf, sets)
+        best = dict(
+            best,
+            abstain_below=round(threshold, 4),
+            english_shift=round(shift, 4),
+            f1_refit=per_set,
+            abstained_refit=kinds,
+        )
         mean, scale, w, b = params
         model = {
             "features": list(ANSWERABILITY_FEATURES),
@@ -297,7 +420,7 @@ def _from_json(data: dict) -> dict:
         reads = {k: [(*x[:4], tuple(x[4])) for x in v] for k, v in d["reads"].items()}
         return Reading(d["question"], reads, d["ms"], d["unseen"], top)
 
-    return {name: [[one(r) for r in row] + [None] * (3 - len(row)) for row in s] for name, s in data.items()}
+    return {name: [[one(r) for r in row] + [None] * (len(PARTS) - len(row)) for row in s] for name, s in data.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,27 +451,29 @@ def main(argv: list[str] | None = None) -> int:
         "xquad-zh-val": (xquad, None, []),
         "xquad-en-zh-val": (xquad, english, []),
     }
-    every = ("gold", "removed", "swapped")
+    every = PARTS
     saved = json.loads(args.readings.read_text(encoding="utf-8")) if args.readings.is_file() else {}
-    if saved and "sets" not in saved:  # readings written before swapped questions were read
-        saved = {"parts": ["gold", "removed"], "sets": saved}
+    if saved and saved.get("ways") != WAYS:  # read another way (other windows, caps…): read again
+        log.info("%s holds readings of other settings: reading again", args.readings)
+        saved = {}
     sets = _from_json(saved.get("sets", {}))
     missing = tuple(p for p in every if p not in saved.get("parts", ()))
     if missing:
         for name, (paragraphs, questions, strangers) in sources.items():
             read = read_set(name, paragraphs, reader, args.limit, questions, strangers, missing)
-            old = sets.get(name) or [[None, None, None] for _ in read]
+            old = sets.get(name) or [[None] * len(PARTS) for _ in read]
             sets[name] = [
                 [n if part in missing else o for part, o, n in zip(every, was, new)] for was, new in zip(old, read)
             ]
         args.readings.parent.mkdir(parents=True, exist_ok=True)
         args.readings.write_text(
-            json.dumps({"parts": list(every), "sets": _to_json(sets)}, ensure_ascii=False), encoding="utf-8"
+            json.dumps({"ways": WAYS, "parts": list(every), "sets": _to_json(sets)}, ensure_ascii=False),
+            encoding="utf-8",
         )
     best, rows, model = choose(sets)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps({"best": best, "rows": rows}, indent=1), encoding="utf-8")
-    settings = {k: best[k] for k in (*SETTINGS, "unseen", "abstain_below")}
+    settings = {k: best[k] for k in (*SETTINGS, "unseen", "abstain_below", "english_shift")}
     settings.update(answerability=model)
     settings["chosen_on"] = {
         "sets": list(sets),

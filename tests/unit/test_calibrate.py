@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from qa.train import calibrate
-from qa.train.calibrate import FOCUS, MAX_PASSAGES, Reading
+from qa.train.calibrate import FOCUS, MAX_PASSAGES, WAYS, WINDOWS, Reading, ms_key
 
 
 def _reading(rng: random.Random, question: str, right: bool) -> Reading:
-    """A reading whose spans look right (well covered, F1 1) or wrong (F1 0; their probabilities overlap), for every
-    focus; reading more characters costs more milliseconds."""
-    reads = {}
-    for chars in FOCUS:
-        one = []
-        for _ in range(MAX_PASSAGES):
-            prob = rng.uniform(0.3, 0.95) if right else rng.uniform(0.05, 0.7)  # overlapping
-            cover = (rng.uniform(0.7, 1.0), rng.uniform(0.0, 0.3)) if right else (rng.uniform(0.1, 0.6), 1.0)
-            one.append((prob, 1 - prob, "答案", 1.0 if right else 0.0, cover))
-        reads[str(chars)] = one
-    ms = {str(c): 10.0 + (c or 150) / 10 for c in FOCUS}
+    """A reading whose spans look right (well covered, F1 1) or wrong (F1 0; their probabilities overlap), the same
+    for every way of reading; reading more characters, or in longer windows, costs more milliseconds."""
+    one = []
+    for _ in range(MAX_PASSAGES):
+        prob = rng.uniform(0.3, 0.95) if right else rng.uniform(0.05, 0.7)  # overlapping
+        cover = (rng.uniform(0.7, 1.0), rng.uniform(0.0, 0.3)) if right else (rng.uniform(0.1, 0.6), 1.0)
+        one.append((prob, 1 - prob, "答案", 1.0 if right else 0.0, cover))
+    reads = {way: one for way in WAYS}  # every way reads alike: only its cost differs
+    ms = {ms_key(c, w): 10.0 + (c or 150) / 10 + w / 100 for c in FOCUS for w in WINDOWS}
     return Reading(question, reads, ms, 1.0, None)
 
 
@@ -33,12 +33,29 @@ def test_choose_abstains_on_unanswerable_readings_and_prefers_the_cheapest_equal
         for name in ("a", "b")
     }
     best, rows, model = calibrate.choose(sets)
-    assert len(rows) == 4 * (MAX_PASSAGES**2) * len(FOCUS) ** 2
+    # the search tried each setting's every value (4 confidences each), the same setting once
+    tried = {tuple(r[k] for k in calibrate.SETTINGS) for r in rows}
+    assert len(rows) == 4 * len(tried)
+    for d, values in enumerate(calibrate.GRID):
+        assert {s[d] for s in tried} == set(values)
     assert best["answerability"] and model["features"] == list(calibrate.ANSWERABILITY_FEATURES)
-    # every answerable reading is right and separable: nothing lost (the swapped ones count 1 when abstained on)
-    assert min(best["f1"].values()) > 95
+    # every answerable reading is right and separable: all answered; the swapped ones count 1 when abstained on
+    assert best["abstained"]["answered_gold"] == 1.0 and min(best["f1"].values()) > 90
     # the threshold abstains on ABSTAIN_RECALL of the gold-removed readings; the swapped ones are reported
     assert best["abstained"]["removed"] >= calibrate.ABSTAIN_RECALL and best["abstained"]["swapped"] > 0.8
+    # and on as many English ones, with their own shift
+    assert best["abstained"]["removed_english"] >= calibrate.ABSTAIN_RECALL
     # equal F1 for every Chinese setting: the fewest passages and characters win
     assert best["n_passages"] == 1 and best["focus_chars"] == min(FOCUS, key=lambda c: c or 150)
+    assert best["window_tokens"] == min(WINDOWS)
     assert best["objective"] == max(r["objective"] for r in rows)
+
+
+def test_the_english_shift_moves_log_odds_and_keeps_order():
+    from qa.reading.calibrated import shifted
+
+    p = np.array([0.01, 0.2, 0.5, 0.9])
+    assert np.allclose(shifted(p, 0.0), p)
+    up = shifted(p, 1.5)
+    assert np.all(np.diff(up) > 0) and np.all(up > p)
+    assert np.allclose(np.log(up / (1 - up)) - np.log(p / (1 - p)), 1.5)
