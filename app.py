@@ -245,11 +245,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     settings = Settings.from_env().with_(host=args.host, port=args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config.limit_threads(settings.concurrency)
     engine = get_engine(settings)  # build or load the index before the first visitor
-    # The reader's weights (and torch) load beside the starting server; a question that arrives meanwhile
-    # waits for them.
-    threading.Thread(target=engine.warm_up, name="reader-warm-up", daemon=True).start()
+
+    def warm_up() -> None:
+        config.limit_threads(settings.concurrency)
+        engine.warm_up()
+
+    # torch, its thread limits and the reader's weights load beside the starting server (torch's import is off
+    # the way to the first page); a question that arrives meanwhile waits for them.
+    threading.Thread(target=warm_up, name="reader-warm-up", daemon=True).start()
     build_demo(settings).launch(
         server_name=settings.host, server_port=settings.port, css=CSS, show_error=False, footer_links=["api"]
     )
