@@ -7,7 +7,7 @@ characters, ``focus_chars_english`` for English questions; none: the chunk itsel
 wins. Its confidence is the answerability model's probability that it is right (a logistic regression over
 ``ANSWERABILITY_FEATURES``, fitted on validation articles by ``python -m qa.train.calibrate`` and stored in the
 reader's ``reader.json``), for a Chinese question with ``unseen`` times the share of its term weight the
-articles use at all, for an English question shifted by ``english_shift`` log-odds (so that one threshold
+articles use at all (to the power ``unseen``), for an English question shifted by ``english_shift`` log-odds (so that one threshold
 abstains as often on English questions the articles cannot answer as on Chinese ones); the engine abstains
 below ``abstain_below``. How the reader itself reads (``window_tokens``, ``max_answer_tokens``,
 ``length_penalty``) is ``BundledReader``'s part of the same file.
@@ -45,10 +45,11 @@ ANSWERABILITY_FEATURES = (
 )
 
 
-def unseen_factor(unseen, english):
-    """What the confidence is multiplied by under ``unseen``: the question's unseen-word factor for a Chinese
-    question, 1 for an English one (over Chinese articles every English word is unseen). Scalars or arrays."""
-    return np.where(english, 1.0, unseen)
+def unseen_factor(unseen, english, power: float = 1.0):
+    """What the confidence is multiplied by under ``unseen`` (its value the ``power``): the question's
+    unseen-word factor to that power for a Chinese question, 1 for an English one (over Chinese articles every
+    English word is unseen). Scalars or arrays."""
+    return np.where(english, 1.0, np.power(unseen, power))
 
 
 def shifted(p, shift: float):
@@ -154,7 +155,7 @@ class CalibratedReader:
         self.focus = settings.get("focus_chars")
         self.focus_english = settings.get("focus_chars_english", self.focus)
         self.threshold = reader.threshold
-        self.unseen = bool(settings.get("unseen", False))
+        self.unseen = float(settings.get("unseen", 0))  # the power of the unseen-word factor (true: 1; 0: off)
         self.english_shift = float(settings.get("english_shift", 0.0))
         model = settings.get("answerability")
         self.answerability = None
@@ -207,7 +208,7 @@ class CalibratedReader:
             f = answerability_features(reads, passages[0] if passages else None, question.unseen, question.text)
             confidence = self.probability(f)
         if self.unseen:
-            confidence *= float(unseen_factor(question.unseen, question.english))
+            confidence *= float(unseen_factor(question.unseen, question.english, self.unseen))
         if question.english and self.english_shift:
             confidence = float(shifted(confidence, self.english_shift))
         return replace(span, confidence=confidence)

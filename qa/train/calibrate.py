@@ -26,8 +26,9 @@ use) and with an answer of another article in its place (*mentioned*: a word the
   passage and the weight of the heaviest one it lacks, the top passage's dense score, the unseen-word
   factor…; label: the answer's F1 ≥ 0.5), scored on each question by a model fitted on the other half of
   the questions (2-fold, so no question grades its own fit);
-* ``unseen``: whether the confidence of a Chinese question is multiplied by the share of its term weight
-  the articles use at all (「深圳2024年的GDP是多少？」 over articles that never say GDP);
+* ``unseen``: the confidence of a Chinese question is multiplied by the share of its term weight the
+  articles use at all, to this power (0: not at all; 「深圳2024年的GDP是多少？」 over articles that never say
+  GDP);
 
 The settings are searched one at a time from ``START`` (each over its values with the others held, until none
 changes). ``abstain_below`` is the lowest threshold that abstains on ``ABSTAIN_RECALL`` of the gold-removed
@@ -79,6 +80,7 @@ FOCUS = (None, 300, 450, 600)
 WINDOWS = (192, 320)
 CAPS = (40, 64)
 PENALTIES = (0.0, 0.03)
+UNSEEN_POWERS = (0, 1, 2, 3)
 # Time is worth this much F1 per millisecond of reading (20 ms ≈ 1 point): the latency budget is ~60 ms.
 F1_PER_MS = 0.05
 RIGHT = 0.5  # the answerability model learns whether an answer's F1 reaches this
@@ -301,10 +303,10 @@ def _logit(p):
     return np.log(p) - np.log1p(-p)
 
 
-def _unseen_factor(X: np.ndarray) -> np.ndarray:
+def _unseen_factor(X: np.ndarray, power: float) -> np.ndarray:
     """Per reading, ``calibrated.unseen_factor`` from its feature vector."""
     names = list(ANSWERABILITY_FEATURES)
-    return unseen_factor(np.exp(X[:, names.index("log_unseen")]), X[:, names.index("english")] > 0.5)
+    return unseen_factor(np.exp(X[:, names.index("log_unseen")]), X[:, names.index("english")] > 0.5, power)
 
 
 def evaluate(sets, setting: tuple) -> list[dict]:
@@ -317,12 +319,11 @@ def evaluate(sets, setting: tuple) -> list[dict]:
     crossed = np.zeros(len(rows))
     for k in (0, 1):
         crossed[fold == k] = _prob(_fit(X[fold != k], y[fold != k]), X[fold == k])
-    factor = _unseen_factor(X)
     results = []
     for (learned, conf), unseen in itertools.product(
-        ((False, np.array([r[3] for r in rows])), (True, crossed)), (False, True)
+        ((False, np.array([r[3] for r in rows])), (True, crossed)), UNSEEN_POWERS
     ):
-        threshold, shift, per_set, ms, kinds = _score(rows, conf * factor if unseen else conf, sets)
+        threshold, shift, per_set, ms, kinds = _score(rows, conf * _unseen_factor(X, unseen), sets)
         mean = float(np.mean(list(per_set.values())))
         results.append(
             {
@@ -374,7 +375,7 @@ def choose(sets, start: tuple = START, grid: tuple = GRID) -> tuple[dict, list[d
         rows = _rows(sets, tuple(best[k] for k in SETTINGS))
         X, y = np.array([r[6] for r in rows]), np.array([r[4] >= RIGHT for r in rows])
         params = _fit(X, y)
-        conf = _prob(params, X) * (_unseen_factor(X) if best["unseen"] else 1.0)
+        conf = _prob(params, X) * _unseen_factor(X, best["unseen"])
         threshold, shift, per_set, _, kinds = _score(rows, conf, sets)
         best = dict(
             best,

@@ -47,11 +47,6 @@ def test_yes_no_question_quotes_the_clause_that_settles_it(engine):
     assert a.answerable and "不依赖高精度地图" in a.citations[0].context
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss: the reader takes Shenzhen's 3600亿元 and the answerability model (whose coverage "
-    "features see 美国 missing) still gives it 0.67, above the threshold",
-)
 def test_a_swapped_entity_abstains(engine):
     a = engine.ask("美国的人工智能产业规模是多少？")
     assert not a.answerable and a.answer == ""
@@ -66,11 +61,6 @@ def test_whose_company_is_answered_with_the_company(engine):
     assert a.answerable and "星尘智能" in a.answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss since the reader reads 2 passages (chosen on validation articles): "
-    "the second passage's 2000多家 outscores the first's 3600亿元",
-)
 def test_english_question_over_the_chinese_page(engine):
     a = engine.ask("How large was Shenzhen's AI industry in 2024?")
     check_invariants(engine, a)

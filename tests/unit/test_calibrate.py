@@ -33,9 +33,9 @@ def test_choose_abstains_on_unanswerable_readings_and_prefers_the_cheapest_equal
         for name in ("a", "b")
     }
     best, rows, model = calibrate.choose(sets)
-    # the search tried each setting's every value (4 confidences each), the same setting once
+    # the search tried each setting's every value (each confidence, each unseen power), the same setting once
     tried = {tuple(r[k] for k in calibrate.SETTINGS) for r in rows}
-    assert len(rows) == 4 * len(tried)
+    assert len(rows) == 2 * len(calibrate.UNSEEN_POWERS) * len(tried)
     for d, values in enumerate(calibrate.GRID):
         assert {s[d] for s in tried} == set(values)
     assert best["answerability"] and model["features"] == list(calibrate.ANSWERABILITY_FEATURES)
