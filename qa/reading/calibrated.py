@@ -6,9 +6,9 @@ most of the question's weighted terms, grown by its neighbours within its sectio
 characters, ``focus_chars_english`` for English questions; none: the chunk itself). The most probable span
 wins. Its confidence is the answerability model's probability that it is right (a logistic regression over
 ``ANSWERABILITY_FEATURES``, fitted on validation articles by ``python -m qa.train.calibrate`` and stored in the
-reader's ``reader.json``), for a Chinese question with ``unseen`` times the share of its term weight the
-articles use at all (to the power ``unseen``), for an English question shifted by ``english_shift`` log-odds (so that one threshold
-abstains as often on English questions the articles cannot answer as on Chinese ones); the engine abstains
+reader's ``reader.json``), for a Chinese question times the share of its term weight the articles use at
+all to the power ``unseen``, for an English question shifted by ``english_shift`` log-odds (so that one
+threshold abstains as often on English questions the articles cannot answer as on Chinese ones); the engine abstains
 below ``abstain_below``. How the reader itself reads (``window_tokens``, ``max_answer_tokens``,
 ``length_penalty``) is ``BundledReader``'s part of the same file.
 
