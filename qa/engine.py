@@ -228,6 +228,7 @@ class QA:
             sentences = sentence_spans(other.text, p.chunk.start, p.chunk.end) if hits else []
             for a in hits:
                 sa, sb = next(((s, e) for s, e in sentences if s <= a < e), (a, a + len(quote)))
+                sb = max(sb, a + len(quote))  # a quote across sentences keeps its own end as context
                 if (p.chunk.doc_id, sa) in seen or len(cites) >= MAX_CITATIONS:
                     continue
                 seen.add((p.chunk.doc_id, sa))

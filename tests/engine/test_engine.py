@@ -150,3 +150,24 @@ def test_in_memory_build_from_documents():
     a = engine.ask("星河公司总部位于哪里？")
     assert a.answer == "杭州"
     check_invariants(engine, a)
+
+
+def test_a_quote_across_sentences_repeated_elsewhere_is_cited_verbatim():
+    """A span that runs past its sentence's end, found again in another passage: that citation's context holds
+    the whole quote (it raised "not verbatim" before)."""
+    from qa import Document
+    from qa.types import Passage, Span
+
+    text = "保留问题是议会立法能力以外的议题。议会可以立法。另见：议会立法能力以外的议题。议会另有规定。"
+    doc = Document("d", "议会", text)
+    engine = QA.build([doc])
+    quote = "立法能力以外的议题。议会"
+    a = text.index(quote)
+    passages = engine.retrieve("议会立法能力以外的议题是什么？")
+    span = Span(engine.store.chunks[0].doc_id, a, a + len(quote), 0, a + len(quote), 1, 0.9, 0.9)
+    answer = engine.answer_from("议会立法能力以外的议题是什么？", passages, span)
+    assert len(answer.citations) >= 2
+    for c in answer.citations:
+        d = engine.document(c.doc_id)
+        assert d.text[c.start : c.end] == c.quote == quote and quote in c.context
+    assert isinstance(passages[0], Passage)
