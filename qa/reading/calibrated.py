@@ -52,12 +52,17 @@ def unseen_factor(unseen, english, power: float = 1.0):
     return np.where(english, 1.0, np.power(unseen, power))
 
 
+def logit(p):
+    """The log-odds of probabilities ``p`` (clipped to [1e-6, 1 - 1e-6]; scalars or arrays)."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
 def shifted(p, shift: float):
     """Probabilities ``p`` with ``shift`` added to their log-odds (scalars or arrays): an English question's
     confidence is shifted so that the one threshold abstains as often on its gold-removed validation readings
     as on the Chinese ones (``english_shift``)."""
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return 1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + shift)))
+    return 1.0 / (1.0 + np.exp(-(logit(p) + shift)))
 
 
 def reading_range(document: Document, chunk: Chunk, weights: dict[str, float], chars: int | None) -> tuple[int, int]:

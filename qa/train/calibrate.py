@@ -60,6 +60,7 @@ from ..reading.calibrated import (
     ANSWERABILITY_FEATURES,
     answerability_features,
     coverage,
+    logit,
     reading_range,
     shifted,
     unseen_factor,
@@ -275,7 +276,7 @@ def _score(rows, conf: np.ndarray, sets) -> tuple[float, float, dict, float, dic
     shift = 0.0
     if (removed & english).any():
         quantile = float(np.quantile(conf[removed & english], ABSTAIN_RECALL)) + 1e-6
-        shift = float(_logit(threshold) - _logit(quantile))
+        shift = float(logit(threshold) - logit(quantile))
         conf = np.where(english, shifted(conf, shift), conf)
     per_set = {}
     for name in sets:
@@ -296,11 +297,6 @@ def _score(rows, conf: np.ndarray, sets) -> tuple[float, float, dict, float, dic
     gold = np.array([r[7] == "gold" for r in rows])
     kinds["answered_gold"] = float(np.mean(conf[gold] >= threshold))  # not an abstention: the share answered
     return threshold, shift, per_set, ms, kinds
-
-
-def _logit(p):
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
 
 
 def _unseen_factor(X: np.ndarray, power: float) -> np.ndarray:
