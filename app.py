@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     settings = Settings.from_env().with_(host=args.host, port=args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    engine = get_engine(settings)  # build or load the index before the first visitor
+    engine = get_engine(settings, warm_up=False)  # build or load the index before the first visitor
 
     def warm_up() -> None:
         config.limit_threads(settings.concurrency)

@@ -41,16 +41,18 @@ _engine: QA | None = None
 _lock = threading.Lock()
 
 
-def get_engine(settings: Settings | None = None) -> QA:
+def get_engine(settings: Settings | None = None, warm_up: bool = True) -> QA:
     """The default engine, made on first use with ``settings`` (default: ``Settings.from_env()``): its index in
     ``index/`` ($QA_INDEX) over its own articles, or over ``seeds/`` ($QA_SEEDS) when there is no index yet
-    (built on first use, updated when an article changes)."""
+    (built on first use, updated when an article changes), warmed up (``QA.warm_up``) unless ``warm_up`` is
+    false (the app warms it beside its starting server)."""
     global _engine
     if _engine is None:
         with _lock:
             if _engine is None:
                 settings = settings or Settings.from_env()
-                _engine = QA.open(settings.article_source(), settings.index, settings=settings)
+                engine = QA.open(settings.article_source(), settings.index, settings=settings)
+                _engine = engine.warm_up() if warm_up else engine
     return _engine
 
 

@@ -2,7 +2,7 @@
 
 The bundled reader and passage embedding run through this module instead of ``transformers``
 (whose BERT import alone takes about 6 s here); ``qa.bert`` runs the same model in numpy for
-single questions. The parameter names are those of ``BertForQuestionAnswering``
+a one-off question before torch loads. The parameter names are those of ``BertForQuestionAnswering``
 (``bert.embeddings.word_embeddings.weight`` … ``qa_outputs.bias``), so the same
 safetensors file loads in ``transformers`` too. Post-layer-norm, exact GELU, absolute
 positions from 0: the architecture of multilingual-e5-small.
@@ -10,15 +10,13 @@ positions from 0: the architecture of multilingual-e5-small.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .bert import BertConfig
 
-__all__ = ["BertConfig", "BertModel", "BertForQuestionAnswering", "mean_pool", "load_q4_state"]
+__all__ = ["BertConfig", "BertModel", "BertForQuestionAnswering", "mean_pool"]
 
 
 class _Embeddings(nn.Module):
@@ -141,22 +139,3 @@ def mean_pool(states: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
     """Mean of the token states over real tokens, L2-normalised (how e5 embeds a text)."""
     m = attention[..., None].to(states.dtype)
     return F.normalize((states * m).sum(1) / m.sum(1).clamp(min=1), dim=-1)
-
-
-def load_q4_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from ``model.q4.safetensors``: ``<name>.q4`` (16 code bytes per 32 values) with
-    ``<name>.scale`` (float16 per block) dequantised as value = (code − 8) × scale, low nibbles first;
-    the other tensors as stored."""
-    import numpy as np
-    from safetensors.numpy import load_file
-
-    from .bert import q4_values
-
-    raw = load_file(str(path))
-    out = {}
-    for name, value in raw.items():
-        if name.endswith(".q4"):
-            out[name[:-3]] = torch.from_numpy(q4_values(value, raw[name[:-3] + ".scale"]))
-        elif not name.endswith(".scale"):
-            out[name] = torch.from_numpy(value.astype(np.float32))
-    return out

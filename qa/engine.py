@@ -80,8 +80,10 @@ class QA:
 
     def warm_up(self) -> QA:
         """Load what the first answer would otherwise wait for (the reader's weights and torch; the feature
-        ranker's segmenter dictionary), e.g. while a server starts; a one-off command-line answer skips it."""
+        ranker's segmenter dictionary) and what makes every answer faster (the e5 query encoder in torch), e.g.
+        while a server starts; a one-off command-line answer skips it."""
         self.reader.warm_up()
+        self.embedder.warm_up()
         return self
 
     # ----- construction -------------------------------------------------------------------------

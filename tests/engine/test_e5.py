@@ -140,6 +140,27 @@ def test_reader_reads_a_span_verbatim(reader):
     assert "3600亿元" in context[a:b]
 
 
+def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(reader):
+    """The reader's Linear weights are cast to bfloat16 once at load instead of by autocast on every forward:
+    the logits equal those of the float32 weights from the file under autocast."""
+    import torch
+    from safetensors.torch import load_file
+
+    from qa.encoder import BertForQuestionAnswering
+
+    reader.warm_up()
+    linears = [m for m in reader.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    reference = BertForQuestionAnswering(reader.config)
+    reference.load_state_dict({k: v.float() for k, v in load_file(str(BUNDLED / "model.safetensors")).items()})
+    ids = torch.tensor([reader.tokenizer.encode("深圳人工智能产业规模突破3600亿元。").ids])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = reader.model(ids), reference.eval()(ids)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-3)
+        assert float(w.std()) > 0.1  # real logits, not a constant
+
+
 def test_question_longer_than_the_window_is_cut_and_answered(reader):
     context = "元戎启行的无图智驾已落地20万辆量产车。"
     question = "请告诉我，" * 200 + "元戎启行的无图智驾已落地多少辆量产车？"
@@ -291,6 +312,25 @@ def test_a_query_is_encoded_on_one_blas_thread_and_the_pool_is_restored(monkeypa
     assert seen and all(n == 1 for n in seen[0]) and seen[0]
     assert blas_threads() == before
     assert abs(float(np.linalg.norm(vec[0])) - 1) < 1e-4
+
+
+def test_after_warm_up_questions_are_encoded_in_torch_to_the_same_vectors(monkeypatch):
+    """Before ``warm_up()`` a question runs in numpy (no torch import for a one-off command); after it, in the
+    torch encoder, which shares the numpy model's weights: the vectors agree and numpy is no longer called."""
+    from qa import bert
+    from qa.embedding import Embedder, resolve
+
+    embedder = Embedder(resolve("e5-small"))
+    questions = ["2024年深圳人工智能产业规模是多少？", "How many units has Stardust Intelligence delivered?"]
+    before = embedder.encode_queries(questions)
+    embedder.warm_up()
+    calls = []
+    encode = bert.NumpyBert.__call__
+    monkeypatch.setattr(bert.NumpyBert, "__call__", lambda self, *a: calls.append(1) or encode(self, *a))
+    after = embedder.encode_queries(questions)
+    assert not calls
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    assert float((after[0] * after[1]).sum()) < 0.99  # two different questions, not one constant vector
 
 
 def test_reader_json_sets_how_spans_are_picked_and_english_confidence(tmp_path, engine):
