@@ -59,7 +59,7 @@ def run(limit: int | None = None) -> dict:
         ask, ret, read = _pcts(full), _pcts(retrieval), _pcts(reading)
         ranker_only = QA.load(
             f"{tmp}/warm", settings=Settings.from_env().with_(reader="ranker")
-        )  # baseline in the same run: the feature ranker alone
+        ).warm_up()  # baseline in the same run: the feature ranker alone, warmed up as the reader's engine is
         for q in questions:
             ranker_only.ask(q)
         alone = []
