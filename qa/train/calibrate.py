@@ -95,15 +95,16 @@ SETTINGS = (
     "max_answer_tokens",
     "length_penalty",
 )
-GRID = (
-    range(1, MAX_PASSAGES + 1),
-    range(1, MAX_PASSAGES + 1),
-    FOCUS,
-    FOCUS,
-    WINDOWS,
-    CAPS,
-    PENALTIES,
-)
+READ_GRID = (FOCUS, WINDOWS, CAPS, PENALTIES)  # the ways of reading a readings file holds
+
+
+def search_grid(read_grid: tuple = READ_GRID) -> tuple:
+    """The values each setting may take, with the focus, window, cap and penalty of ``read_grid``."""
+    focus, windows, caps, penalties = read_grid
+    return (range(1, MAX_PASSAGES + 1), range(1, MAX_PASSAGES + 1), focus, focus, windows, caps, penalties)
+
+
+GRID = search_grid()
 START = (1, 2, 300, None, 192, 64, 0.0)  # the settings before window and span length were searched
 
 
@@ -118,7 +119,14 @@ def ms_key(chars, window: int) -> str:
 
 
 PARTS = ("gold", "removed", "swapped", "mentioned")  # the readings of a question (``read_set``)
-WAYS = [read_key(*w) for w in itertools.product(FOCUS, WINDOWS, CAPS, PENALTIES)]  # what a readings file holds
+
+
+def ways(read_grid: tuple = READ_GRID) -> list[str]:
+    """The ``read_key`` of every way of reading in ``read_grid``."""
+    return [read_key(*w) for w in itertools.product(*read_grid)]
+
+
+WAYS = ways()  # what a full readings file holds
 
 
 @dataclass
@@ -143,13 +151,14 @@ def read_set(
     questions: dict[str, str] | None = None,
     strangers: list[str] = (),
     parts: tuple[str, ...] = PARTS,
+    read_grid: tuple = READ_GRID,
 ) -> list[list[Reading | None]]:
     """The ``PARTS`` readings of each question of ``paragraphs`` (those of ``parts``; None for the others): with
     the retrieved passages, with the gold paragraph removed from them, swapped and mentioned. *Swapped*: a
     question that names its article's title asked with another set's title instead (``strangers``, words the
     articles never use). *Mentioned*: asked with an answer of another article of the set in the title's place
     (a word the articles do use, but not the question's own paragraph: 「美国的…」 where the passages speak of
-    深圳). Abstaining is right for all but the first."""
+    深圳). Abstaining is right for all but the first. Each is read every way of ``read_grid``."""
     from ..config import Settings
     from ..engine import QA
 
@@ -179,16 +188,17 @@ def read_set(
         """The reader over the top passages of the analysed question ``q``, every way of reading."""
         top = passages[:MAX_PASSAGES]
         reads, ms = {}, {}
-        for chars in FOCUS:
+        focus, windows, caps, penalties = read_grid
+        for chars in focus:
             ranges = [reading_range(docs[p.chunk.doc_id], p.chunk, q.weights, chars) for p in top]
             texts = [docs[p.chunk.doc_id].text for p in top]
             covers = [coverage(q.weights, t[lo:hi]) for t, (lo, hi) in zip(texts, ranges)]
-            for window in WINDOWS:
+            for window in windows:
                 t = time.perf_counter()
                 logits = reader.logits(q.text, [t_[lo:hi] for t_, (lo, hi) in zip(texts, ranges)], window)
                 reader.decode(logits, len(top))  # a reading's cost: the forward pass and one decoding
                 ms[ms_key(chars, window)] = 1000 * (time.perf_counter() - t) / max(1, len(top))
-                for cap, penalty in itertools.product(CAPS, PENALTIES):
+                for cap, penalty in itertools.product(caps, penalties):
                     one = []
                     for (prob, a, b, null), (lo, _), text, cover in zip(
                         reader.decode(logits, len(top), cap, penalty), ranges, texts, covers
@@ -432,9 +442,21 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("build/reader-readings.json"),
         help="the validation readings: reused when present (delete to read again)",
     )
+    ap.add_argument(
+        "--refit",
+        action="store_true",
+        help="keep reader.json's focus, window, cap and penalty (read only those ways: a new reader's "
+        "threshold, answerability model, passages and unseen power, in about an eighth of the time)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reader = BundledReader(args.reader)
+    read_grid, start = READ_GRID, START
+    if args.refit:
+        now = json.loads((args.reader / "reader.json").read_text(encoding="utf-8"))
+        start = tuple(now[k] for k in SETTINGS)
+        focus = tuple(dict.fromkeys((now["focus_chars"], now["focus_chars_english"])))
+        read_grid = (focus, (now["window_tokens"],), (now["max_answer_tokens"],), (now["length_penalty"],))
     cmrc = [p for p in squad.load(args.data / "cmrc2018_train.json") if cmrc_validation(p.title)]
     cmrc_dev = squad.split(squad.load(BENCH_DATA / "cmrc2018_dev.json"), "validation")
     drcd = squad.split(squad.load(BENCH_DATA / "DRCD_dev.json"), "validation")
@@ -450,24 +472,24 @@ def main(argv: list[str] | None = None) -> int:
     }
     every = PARTS
     saved = json.loads(args.readings.read_text(encoding="utf-8")) if args.readings.is_file() else {}
-    if saved and saved.get("ways") != WAYS:  # read another way (other windows, caps…): read again
+    if saved and saved.get("ways") != ways(read_grid):  # read another way (other windows, caps…): read again
         log.info("%s holds readings of other settings: reading again", args.readings)
         saved = {}
     sets = _from_json(saved.get("sets", {}))
     missing = tuple(p for p in every if p not in saved.get("parts", ()))
     if missing:
         for name, (paragraphs, questions, strangers) in sources.items():
-            read = read_set(name, paragraphs, reader, args.limit, questions, strangers, missing)
+            read = read_set(name, paragraphs, reader, args.limit, questions, strangers, missing, read_grid)
             old = sets.get(name) or [[None] * len(PARTS) for _ in read]
             sets[name] = [
                 [n if part in missing else o for part, o, n in zip(every, was, new)] for was, new in zip(old, read)
             ]
         args.readings.parent.mkdir(parents=True, exist_ok=True)
         args.readings.write_text(
-            json.dumps({"ways": WAYS, "parts": list(every), "sets": _to_json(sets)}, ensure_ascii=False),
+            json.dumps({"ways": ways(read_grid), "parts": list(every), "sets": _to_json(sets)}, ensure_ascii=False),
             encoding="utf-8",
         )
-    best, rows, model = choose(sets)
+    best, rows, model = choose(sets, start, search_grid(read_grid))
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps({"best": best, "rows": rows}, indent=1), encoding="utf-8")
     settings = {k: best[k] for k in (*SETTINGS, "unseen", "abstain_below", "english_shift")}

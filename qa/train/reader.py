@@ -172,8 +172,8 @@ def train(
     threads: int | None = None,
     init: Path | None = None,
 ) -> Path:
-    """Fine-tune ``base`` (or, with ``init``, continue from that earlier run's checkpoint with a fresh optimizer
-    and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present."""
+    """Fine-tune ``base`` (or, with ``init``, continue from that earlier run's checkpoint or exported reader folder
+    with a fresh optimizer and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present."""
     import torch
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
@@ -212,7 +212,14 @@ def train(
     if set(missing) != {"qa_outputs.weight", "qa_outputs.bias"}:
         raise RuntimeError(f"base model is missing {missing}")
     if init is not None:
-        model.load_state_dict(torch.load(init, weights_only=True)["model"], strict=False)
+        word = "bert.embeddings.word_embeddings.weight"  # frozen: the base's rows (an export keeps a trimmed copy)
+        if init.is_dir():  # an exported reader folder, e.g. the bundled qa/models/e5-reader
+            state = {k: v.float() for k, v in load_file(str(init / "model.safetensors")).items() if k != word}
+        else:
+            state = torch.load(init, weights_only=True)["model"]
+        wrong = model.load_state_dict(state, strict=False)
+        if set(wrong.missing_keys) - {word} or wrong.unexpected_keys:
+            raise RuntimeError(f"{init} does not fit the base model: {wrong}")
         log.info("continuing from %s", init)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -252,7 +259,7 @@ def train(
         sched.step()
         step += 1
         seen += len(b)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 20 == 0 or step == total:
             log.info(
                 "step %d/%d loss %.3f lr %.2e %.1f examples/s",
@@ -316,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--checkpoint-every", type=int, default=100)
     ap.add_argument(
-        "--init", type=Path, default=None, help="continue from this earlier run's checkpoint.pt (fresh schedule)"
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from an earlier run's checkpoint.pt or an exported reader folder (fresh schedule)",
     )
     ap.add_argument("--export", action="store_true", help="write the trained reader into --out")
     ap.add_argument(
