@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,7 @@ class E5Model:
                 params[name] = value.astype(np.float32)
         self.numpy_model = NumpyBert(self.config, params, word_rows)
         self.torch_model = None
+        self._loading = threading.Lock()  # the app's warm-up thread and an upload's build may both ask
 
     @staticmethod
     def handles(path: Path) -> bool:
@@ -203,8 +205,11 @@ class E5Model:
 
     def warm_up(self) -> None:
         """Load torch and the torch encoder now, sharing the numpy model's float32 weights."""
-        if self.torch_model is not None:
-            return
+        with self._loading:
+            if self.torch_model is None:
+                self.torch_model = self._torch_model()
+
+    def _torch_model(self):
         import torch
 
         from .encoder import BertModel
@@ -214,7 +219,7 @@ class E5Model:
         ids = np.arange(self.config.vocab_size)
         state["embeddings.word_embeddings.weight"] = torch.from_numpy(self.numpy_model.word_rows(ids))
         model.load_state_dict(state, strict=True, assign=True)
-        self.torch_model = model.eval()
+        return model.eval()
 
     def _encode_torch(self, texts: list[str], batch_size: int, bf16: bool = True) -> np.ndarray:
         import torch

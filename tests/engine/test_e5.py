@@ -333,6 +333,24 @@ def test_after_warm_up_questions_are_encoded_in_torch_to_the_same_vectors(monkey
     assert float((after[0] * after[1]).sum()) < 0.99  # two different questions, not one constant vector
 
 
+def test_warm_ups_at_once_build_one_torch_encoder(monkeypatch):
+    """The app's warm-up thread and an upload's index build may ask at the same moment: one encoder is built."""
+    import threading
+
+    from qa.embedding import E5Model, Embedder, resolve
+
+    native = Embedder(resolve("e5-small")).native
+    built = []
+    build = E5Model._torch_model
+    monkeypatch.setattr(E5Model, "_torch_model", lambda self: built.append(1) or build(self))
+    threads = [threading.Thread(target=native.warm_up) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == [1] and native.torch_model is not None
+
+
 def test_reader_json_sets_how_spans_are_picked_and_english_confidence(tmp_path, engine):
     """reader.json's ``english_shift`` moves an English question's confidence (and only an English one's) by
     that many log-odds; ``max_answer_tokens`` and ``length_penalty`` bound and shorten the spans."""
