@@ -171,9 +171,11 @@ def train(
     checkpoint_every: int = 100,
     threads: int | None = None,
     init: Path | None = None,
+    train_embeddings: bool = False,
 ) -> Path:
     """Fine-tune ``base`` (or, with ``init``, continue from that earlier run's checkpoint or exported reader folder
-    with a fresh optimizer and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present."""
+    with a fresh optimizer and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present.
+    The word embeddings stay frozen unless ``train_embeddings``."""
     import torch
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
@@ -221,7 +223,7 @@ def train(
         if set(wrong.missing_keys) - {word} or wrong.unexpected_keys:
             raise RuntimeError(f"{init} does not fit the base model: {wrong}")
         log.info("continuing from %s", init)
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(train_embeddings)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() > 1]
     no_decay = [p for p in params if p.dim() <= 1]
@@ -270,7 +272,11 @@ def train(
                 seen / (time.perf_counter() - t0),
             )
         if step % checkpoint_every == 0 or step == total:
-            trainable = {k: v for k, v in model.state_dict().items() if k != "bert.embeddings.word_embeddings.weight"}
+            trainable = {
+                k: v
+                for k, v in model.state_dict().items()
+                if train_embeddings or k != "bert.embeddings.word_embeddings.weight"
+            }
             torch.save(
                 {"model": trainable, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step},
                 work / "checkpoint.tmp",
@@ -290,6 +296,7 @@ def train(
                 "seed": seed,
                 "base": str(base),
                 "init": str(init) if init else None,
+                "train_embeddings": train_embeddings,
             },
             indent=1,
         ),
@@ -328,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="continue from an earlier run's checkpoint.pt or an exported reader folder (fresh schedule)",
     )
+    ap.add_argument("--train-embeddings", action="store_true", help="train the word embeddings too (frozen by default)")
     ap.add_argument("--export", action="store_true", help="write the trained reader into --out")
     ap.add_argument(
         "--evaluate",
@@ -362,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         args.checkpoint_every,
         args.threads,
         args.init,
+        args.train_embeddings,
     )
     return 0
 
