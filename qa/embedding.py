@@ -226,7 +226,8 @@ class E5Model:
 
         from .encoder import mean_pool
 
-        self.warm_up()
+        if self.torch_model is None:
+            self.warm_up()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: less padding
         out = np.zeros((len(texts), self.dim), np.float32)
         for i in range(0, len(order), batch_size):

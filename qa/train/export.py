@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .reader import WORD
+
 log = logging.getLogger(__name__)
 
 VOCAB_SIZE = 36_000
@@ -140,8 +142,7 @@ def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
 
     state = {f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items()}
     state.update(torch.load(checkpoint, weights_only=True)["model"])
-    word = "bert.embeddings.word_embeddings.weight"
-    state[word] = state[word][torch.tensor(keep)]
+    state[WORD] = state[WORD][torch.tensor(keep)]
     state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "vocab": str(len(keep))})

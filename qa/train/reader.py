@@ -36,6 +36,7 @@ from ..reading.windows import MAX_LEN, OVERLAP, Window, batch, context_tokens, q
 from . import BENCH_DATA
 
 log = logging.getLogger(__name__)
+WORD = "bert.embeddings.word_embeddings.weight"  # the base's full table; an export keeps a trimmed copy
 
 
 @dataclass(frozen=True)
@@ -214,13 +215,12 @@ def train(
     if set(missing) != {"qa_outputs.weight", "qa_outputs.bias"}:
         raise RuntimeError(f"base model is missing {missing}")
     if init is not None:
-        word = "bert.embeddings.word_embeddings.weight"  # frozen: the base's rows (an export keeps a trimmed copy)
-        if init.is_dir():  # an exported reader folder, e.g. the bundled qa/models/e5-reader
-            state = {k: v.float() for k, v in load_file(str(init / "model.safetensors")).items() if k != word}
+        if init.is_dir():  # an exported reader folder, e.g. the bundled qa/models/e5-reader: the base's word rows
+            state = {k: v.float() for k, v in load_file(str(init / "model.safetensors")).items() if k != WORD}
         else:
             state = torch.load(init, weights_only=True)["model"]
         wrong = model.load_state_dict(state, strict=False)
-        if set(wrong.missing_keys) - {word} or wrong.unexpected_keys:
+        if set(wrong.missing_keys) - {WORD} or wrong.unexpected_keys:
             raise RuntimeError(f"{init} does not fit the base model: {wrong}")
         log.info("continuing from %s", init)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(train_embeddings)
@@ -272,11 +272,7 @@ def train(
                 seen / (time.perf_counter() - t0),
             )
         if step % checkpoint_every == 0 or step == total:
-            trainable = {
-                k: v
-                for k, v in model.state_dict().items()
-                if train_embeddings or k != "bert.embeddings.word_embeddings.weight"
-            }
+            trainable = {k: v for k, v in model.state_dict().items() if train_embeddings or k != WORD}
             torch.save(
                 {"model": trainable, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step},
                 work / "checkpoint.tmp",
