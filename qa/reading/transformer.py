@@ -24,7 +24,7 @@ import numpy as np
 
 from ..text import sentence_spans
 from ..types import Document, Passage, Span
-from .windows import MAX_LEN, batch, best_span, context_tokens, log_softmax, question_ids, windows
+from .windows import MAX_LEN, batch, best_span, context_tokens, log_softmax, question_ids, tidy, windows
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,12 @@ class BundledReader:
         return [r[:3] for r in self.read_with_null(question, contexts)]
 
     def read_with_null(self, question: str, contexts: list[str]) -> list[tuple[float, int, int, float]]:
-        """``read``, with the no-answer probability of the window that holds each best span."""
-        return self.decode(self.logits(question, contexts), len(contexts))
+        """``read``, with the no-answer probability of the window that holds each best span (``windows.tidy``)."""
+        read = self.decode(self.logits(question, contexts), len(contexts))
+        return [
+            (prob, *tidy(c, a, b), null) if b > a else (prob, a, b, null)
+            for c, (prob, a, b, null) in zip(contexts, read)
+        ]
 
     def logits(self, question: str, contexts: list[str], window_tokens: int | None = None) -> tuple:
         """One forward pass over every context's windows: (windows, owning context of each, start and end

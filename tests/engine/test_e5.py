@@ -140,6 +140,16 @@ def test_reader_reads_a_span_verbatim(reader):
     assert "3600亿元" in context[a:b]
 
 
+def test_a_span_the_reader_ends_with_de_is_answered_without_it(reader):
+    """The seed page's 「174米长的」: the model's best span ends in 的, the answer stops before it."""
+    context = "依托“一键生成多智能体集群”创新模式，生成的一幅174米长的AI数字画卷亮相十五运会开幕式。"
+    question = "十五运会开幕式上亮相的AI数字画卷有多长？"
+    _, a, b, _ = reader.decode(reader.logits(question, [context]), 1)[0]
+    assert context[a:b].endswith("的")
+    _, a2, b2 = reader.read(question, [context])[0]
+    assert (a2, b2) == (a, b - 1) and context[a2:b2].startswith("174米")
+
+
 def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(reader):
     """The reader's Linear weights are cast to bfloat16 once at load instead of by autocast on every forward:
     the logits equal those of the float32 weights from the file under autocast."""

@@ -77,13 +77,14 @@ def test_definition_question_answers_with_the_parenthesised_gloss():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known miss since the calibrated e5 reader became the default (settings chosen on validation "
-    "articles): 16 of 23 exact; its spans run longer on this page (「174米长的」); the feature ranker had 19",
+    reason="known miss (the reader issue's target, EM 0.85): 15 or 16 of 23 exact, depending on the CPU's bfloat16 "
+    "kernels (「…税务局联合」); the reader's spans run longer or shorter than this page's annotation "
+    "(「20万辆搭载城市NOA…」, 「20个」); the feature ranker had 19",
 )
 def test_most_seed_answers_are_exact(engine, seed_rows):
     answerable = [r for r in seed_rows if r["answerable"]]
     exact = sum(engine.ask(r["question"]).answer in r["answers"] for r in answerable)
-    assert exact / len(answerable) >= 0.7
+    assert exact / len(answerable) >= 0.85
 
 
 def test_passages_report_all_scores(engine):

@@ -74,14 +74,33 @@ def test_answers_and_features_equal_the_golden_file():
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     now = compute()
     assert list(now) == list(golden)
+    edges = []
     for name in golden:
         for then, got in zip(golden[name], now[name], strict=True):
             assert got["question"] == then["question"]
-            assert (got["answer"], got["answerable"], got["at"]) == (then["answer"], then["answerable"], then["at"]), (
-                got
-            )
-            assert got["score"] == pytest.approx(then["score"], abs=2e-3), got
+            if (got["answer"], got["answerable"], got["at"]) != (then["answer"], then["answerable"], then["at"]):
+                assert _edge_tie(then, got), got
+                edges.append(got["question"])
+            else:
+                assert got["score"] == pytest.approx(then["score"], abs=2e-3), got
             assert got["features"] == then["features"], f"{name}: candidate features changed for {got['question']}"
+    assert len(edges) <= MAX_EDGE_TIES, edges
+
+
+# The reader runs in bfloat16, whose kernels differ between CPUs (AVX512-BF16 or not): where two ends of a span
+# score within ~0.01 log-probability (「…税务局」 / 「…税务局联合」 on the seed page), another machine may pick the
+# other one. Such a flip, and nothing else, is allowed, at most this many times.
+MAX_EDGE_TIES = 2
+
+
+def _edge_tie(then: dict, got: dict) -> bool:
+    """Whether ``got`` differs from ``then`` only by one edge of the same span: same document, same start or
+    same end, one answer inside the other, and about the same confidence."""
+    if not (then["answerable"] and got["answerable"] and then["at"] and got["at"]):
+        return False
+    (doc1, a1, b1), (doc2, a2, b2) = then["at"], got["at"]
+    inside = then["answer"] in got["answer"] or got["answer"] in then["answer"]
+    return doc1 == doc2 and (a1 == a2 or b1 == b2) and inside and abs(got["score"] - then["score"]) <= 0.02
 
 
 if __name__ == "__main__":

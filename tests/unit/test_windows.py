@@ -1,0 +1,41 @@
+"""Reader windows and span decoding on fixed inputs (no model): every context token covered, spans kept inside."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.reading.windows import BOS, EOS, best_span, tidy, windows
+
+
+def test_windows_cover_every_context_token_with_the_question_in_front():
+    q = [10, 11, 12]
+    c_ids = list(range(100, 400))
+    offsets = [(i, i + 1) for i in range(len(c_ids))]
+    ws = windows(q, c_ids, offsets, max_len=64, overlap=16)
+    assert len(ws) > 1
+    seen = set()
+    for w in ws:
+        assert len(w.ids) <= 64 and w.ids[: w.first] == [BOS, *q, EOS, EOS] and w.ids[-1] == EOS
+        seen.update(w.ids[i] for i in w.context_slots)
+    assert seen == set(c_ids)
+
+
+def test_best_span_keeps_within_the_context_and_the_length_cap():
+    q, c_ids = [10], list(range(100, 120))
+    w = windows(q, c_ids, [(2 * i, 2 * i + 2) for i in range(len(c_ids))])[0]
+    start, end = np.full(len(w.ids), -9.0), np.full(len(w.ids), -9.0)
+    start[w.first + 3], end[w.first + 12] = 0.0, 0.0  # the model points at context tokens 3..12
+    end[1] = 5.0  # a question position may score high: it is never part of a span
+    score, a, b, _ = best_span(start, end, w, max_answer_tokens=40)
+    assert (a, b) == (6, 26) and score == 0.0
+    _, a, b, _ = best_span(start, end, w, max_answer_tokens=4)
+    assert b - a <= 10  # at most 5 tokens of 2 characters
+
+
+def test_tidy_drops_outer_whitespace_and_a_trailing_de():
+    text = " 一幅174米长的 AI画卷，目的 "
+    a = text.index("174")
+    assert text[slice(*tidy(text, a, text.index(" AI") + 1))] == "174米长"
+    assert text[slice(*tidy(text, 0, 4))] == "一幅1"
+    two = text.index("目的")
+    assert text[slice(*tidy(text, two, two + 2))] == "目的"  # two characters: a word, kept whole
