@@ -139,13 +139,15 @@ def page(browser, app_url, request):
 
 
 def _ask(pg, question: str, n_bot: int) -> None:
-    """Type a question, submit, and wait until the n-th bot message has its sources."""
+    """Type a question, submit, and wait until n bot messages have their sources, the last one among them."""
     box = pg.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
     pg.wait_for_function(
-        "n => { const m = document.querySelectorAll('#chat .bot .qa-sources, #chat .bot .qa-passages');"
-        " return document.querySelectorAll('#chat .bot').length >= n && m.length >= n; }",
+        # messages counted, not elements (an answer may hold both sources and passages), the last one finished
+        "n => { const bots = [...document.querySelectorAll('#chat .bot')];"
+        " const done = bots.filter(b => b.querySelector('.qa-sources, .qa-passages'));"
+        " return done.length >= n && done.includes(bots[bots.length - 1]); }",
         arg=n_bot,
         timeout=30_000,
     )
