@@ -28,6 +28,7 @@ ANALYZER = {"tokenizer": "jieba"}  # Milvus's Chinese analyzer (Lite and server)
 INSERT_BATCH = 2000
 MAX_TEXT = 65535
 CONNECT_TIMEOUT_S = 5.0
+LITE_ATTEMPTS = 3
 
 
 class StoreError(Exception):
@@ -84,15 +85,19 @@ def connect(uri: str):
         from pymilvus import MilvusClient
     except ImportError as exc:
         raise StoreError("the Milvus store needs pymilvus: pip install 'cited-qa[milvus]'") from exc
-    try:
-        return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT_S)
-    except Exception as exc:  # pymilvus raises MilvusException, grpc errors, OSError…
-        hint = (
-            " (a Milvus Lite file is open in one process at a time: is another one using it?)"
-            if uri.endswith(".db")
-            else ""
-        )
-        raise StoreError(f"cannot reach the Milvus store at {uri}: {str(exc)[:300]}{hint}") from exc
+    # A Milvus Lite server just started (or just released by another client of this process) may refuse the
+    # first connection (grpc GOAWAY "too_many_pings", seen once in a CI run): a local file is tried again.
+    attempts = LITE_ATTEMPTS if uri.endswith(".db") else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT_S)
+        except Exception as exc:  # pymilvus raises MilvusException, grpc errors, OSError…
+            if attempt == attempts:
+                hint = " (a Milvus Lite file is open in one process at a time: is another one using it?)"
+                hint = hint if uri.endswith(".db") else ""
+                raise StoreError(f"cannot reach the Milvus store at {uri}: {str(exc)[:300]}{hint}") from exc
+            log.info("Milvus Lite at %s refused a connection (%s): trying again", uri, str(exc)[:120])
+            time.sleep(1.0)
 
 
 def _schema(dim: int):
