@@ -24,7 +24,17 @@ import numpy as np
 
 from ..text import sentence_spans
 from ..types import Document, Passage, Span
-from .windows import MAX_LEN, batch, best_span, context_tokens, log_softmax, question_ids, tidy, windows
+from .windows import (
+    MAX_LEN,
+    batch,
+    best_span,
+    context_tokens,
+    log_softmax,
+    question_ids,
+    strip_space,
+    tidy,
+    windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +52,7 @@ class ReaderError(Exception):
 
 def span_at(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
     """A ``Span`` for document characters [a, b) of passage ``p`` (outer whitespace trimmed), with its sentence."""
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
+    a, b = strip_space(text, a, b)
     sa, sb = next(((s, e) for s, e in sentence_spans(text, p.chunk.start, p.chunk.end) if s <= a < e), (a, b))
     if b > sb:  # an answer across sentences keeps its own bounds as context
         sa, sb = min(sa, a), b
@@ -148,12 +155,8 @@ class BundledReader:
         return [r[:3] for r in self.read_with_null(question, contexts)]
 
     def read_with_null(self, question: str, contexts: list[str]) -> list[tuple[float, int, int, float]]:
-        """``read``, with the no-answer probability of the window that holds each best span (``windows.tidy``)."""
-        read = self.decode(self.logits(question, contexts), len(contexts))
-        return [
-            (prob, *tidy(c, a, b), null) if b > a else (prob, a, b, null)
-            for c, (prob, a, b, null) in zip(contexts, read)
-        ]
+        """``read``, with the no-answer probability of the window that holds each best span."""
+        return self.decode(self.logits(question, contexts), contexts)
 
     def logits(self, question: str, contexts: list[str], window_tokens: int | None = None) -> tuple:
         """One forward pass over every context's windows: (windows, owning context of each, start and end
@@ -174,20 +177,24 @@ class BundledReader:
         return ws, owner, log_softmax(start.float().numpy(), att), log_softmax(end.float().numpy(), att)
 
     def decode(
-        self, logits: tuple, n_contexts: int, max_answer_tokens: int | None = None, length_penalty: float | None = None
+        self,
+        logits: tuple,
+        contexts: list[str],
+        max_answer_tokens: int | None = None,
+        length_penalty: float | None = None,
     ) -> list[tuple[float, int, int, float]]:
-        """Per context, from ``logits``' windows: (probability, start, end, no-answer probability) of its best
-        span (probability 0: none)."""
+        """Per context (those ``logits`` were computed for), from its windows: (probability, start, end, no-answer
+        probability) of its best span, edges tidied (``windows.tidy``; probability 0: none)."""
         ws, owner, start, end = logits
         cap = max_answer_tokens or self.max_answer_tokens
         penalty = self.length_penalty if length_penalty is None else length_penalty
-        best = [(0.0, 0, 0, 1.0)] * n_contexts
+        best = [(0.0, 0, 0, 1.0)] * len(contexts)
         for k, w in enumerate(ws):
             score, a, b, null = best_span(start[k], end[k], w, cap, penalty)
             prob = float(np.exp(score))
             if prob > best[owner[k]][0]:
                 best[owner[k]] = (prob, a, b, float(np.exp(null)))
-        return best
+        return [(p, *tidy(c, a, b), null) if b > a else (p, a, b, null) for c, (p, a, b, null) in zip(contexts, best)]
 
     def read_passages(
         self,

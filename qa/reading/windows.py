@@ -94,14 +94,21 @@ def best_span(
     return float(grid[i, j]), w.offsets[slots[i]][0], w.offsets[slots[j]][1], null
 
 
-def tidy(text: str, a: int, b: int) -> tuple[int, int]:
-    """A decoded span's characters [a, b) of ``text`` without outer whitespace or a trailing 的 (「174米长的」; a
-    span of three characters or more). On validation articles the reader's spans ended in 的 28 times in 2,838
-    and dropping it raised EM on four of five sets, F1 on all; gold answers end in 的 0.2% of the time."""
+def strip_space(text: str, a: int, b: int) -> tuple[int, int]:
+    """Characters [a, b) of ``text`` without outer whitespace."""
     while a < b and text[a].isspace():
         a += 1
     while b > a and text[b - 1].isspace():
         b -= 1
+    return a, b
+
+
+def tidy(text: str, a: int, b: int) -> tuple[int, int]:
+    """A decoded span's characters [a, b) of ``text`` without outer whitespace or a trailing 的 (「174米长的」; a
+    span of three characters or more). On validation articles the reader's spans ended in 的 28 times in 2,838
+    and dropping it raised EM on three of five sets (the others equal), F1 on all; gold answers end in 的 0.2%
+    of the time."""
+    a, b = strip_space(text, a, b)
     if b - a >= 3 and text[b - 1] == "的":
         b -= 1
     return a, b

@@ -67,7 +67,6 @@ from ..reading.calibrated import (
 )
 from ..reading.question import is_english
 from ..reading.transformer import BUNDLED, BundledReader
-from ..reading.windows import tidy
 from ..types import Passage
 from . import BENCH_DATA
 from .reader import cmrc_validation
@@ -195,18 +194,18 @@ def read_set(
             ranges = [reading_range(docs[p.chunk.doc_id], p.chunk, q.weights, chars) for p in top]
             texts = [docs[p.chunk.doc_id].text for p in top]
             covers = [coverage(q.weights, t[lo:hi]) for t, (lo, hi) in zip(texts, ranges)]
+            contexts = [t_[lo:hi] for t_, (lo, hi) in zip(texts, ranges)]
             for window in windows:
                 t = time.perf_counter()
-                logits = reader.logits(q.text, [t_[lo:hi] for t_, (lo, hi) in zip(texts, ranges)], window)
-                reader.decode(logits, len(top))  # a reading's cost: the forward pass and one decoding
+                logits = reader.logits(q.text, contexts, window)
+                reader.decode(logits, contexts)  # a reading's cost: the forward pass and one decoding
                 ms[ms_key(chars, window)] = 1000 * (time.perf_counter() - t) / max(1, len(top))
                 for cap, penalty in itertools.product(caps, penalties):
                     one = []
                     for (prob, a, b, null), (lo, _), text, cover in zip(
-                        reader.decode(logits, len(top), cap, penalty), ranges, texts, covers
+                        reader.decode(logits, contexts, cap, penalty), ranges, texts, covers
                     ):
-                        a, b = tidy(text, lo + a, lo + b) if b > a else (0, 0)
-                        answer = text[a:b]
+                        answer = text[lo + a : lo + b] if b > a else ""
                         f1 = f1_score(answer, list(answers)) if answers else 0.0
                         one.append((prob, null, answer, f1, cover))
                     reads[read_key(chars, window, cap, penalty)] = one
