@@ -26,6 +26,7 @@ from ..text import sentence_spans
 from ..types import Document, Passage, Span
 from .windows import (
     MAX_LEN,
+    anchor_window,
     batch,
     best_span,
     context_tokens,
@@ -113,6 +114,10 @@ class BundledReader:
         self.window_tokens = int(settings.get("window_tokens", MAX_LEN))
         self.max_answer_tokens = max_answer_tokens or int(settings.get("max_answer_tokens", 64))
         self.length_penalty = float(settings.get("length_penalty", 0.0))
+        # A passage's best sentence is read first; its window's span wins at or above this probability (None:
+        # every window is read).
+        stop = settings.get("anchor_stop")
+        self.anchor_stop = None if stop is None else float(stop)
         self.name = str(path)
 
     @staticmethod
@@ -154,13 +159,32 @@ class BundledReader:
         """For each context, (probability, start, end) of its best span in characters (probability 0: none)."""
         return [r[:3] for r in self.read_with_null(question, contexts)]
 
-    def read_with_null(self, question: str, contexts: list[str]) -> list[tuple[float, int, int, float]]:
-        """``read``, with the no-answer probability of the window that holds each best span."""
-        return self.decode(self.logits(question, contexts), contexts)
+    def read_with_null(
+        self, question: str, contexts: list[str], anchors: list[tuple[int, int] | None] | None = None
+    ) -> list[tuple[float, int, int, float]]:
+        """``read``, with the no-answer probability of the window that holds each best span. With ``anchors``
+        (per context, the characters of its best sentence, or None) and reader.json's ``anchor_stop``, a context
+        is read in two steps: the window holding its anchor first, the rest only when that window's best span
+        is less probable than ``anchor_stop`` (``decode``'s rule, so the answer is the one reading every window
+        would give)."""
+        stop = self.anchor_stop if anchors else None
+        if stop is None:
+            return self.decode(self.logits(question, contexts), contexts)
+        ws, owner = self.windows_of(question, contexts)
+        first = self.anchor_windows(ws, owner, anchors)
+        start, end = [None] * len(ws), [None] * len(ws)
+        todo = sorted(set(first.values()) | {k for k in range(len(ws)) if owner[k] not in first})
+        self._forward(ws, todo, start, end)
+        sure = {
+            i
+            for i, k in first.items()
+            if np.exp(best_span(start[k], end[k], ws[k], self.max_answer_tokens, self.length_penalty)[0]) >= stop
+        }
+        self._forward(ws, [k for k in range(len(ws)) if start[k] is None and owner[k] not in sure], start, end)
+        return self.decode((ws, owner, start, end), contexts, anchors=anchors, anchor_stop=stop)
 
-    def logits(self, question: str, contexts: list[str], window_tokens: int | None = None) -> tuple:
-        """One forward pass over every context's windows: (windows, owning context of each, start and end
-        log-probabilities per window position)."""
+    def windows_of(self, question: str, contexts: list[str], window_tokens: int | None = None) -> tuple[list, list]:
+        """Every context's windows, and the context each belongs to."""
         self.warm_up()
         q = question_ids(self.tokenizer, question)
         ws, owner = [], []
@@ -168,13 +192,37 @@ class BundledReader:
             for w in windows(q, *context_tokens(self.tokenizer, c), max_len=window_tokens or self.window_tokens):
                 ws.append(w)
                 owner.append(i)
-        if not ws:
-            return [], [], None, None
-        ids, att = batch(ws)
+        return ws, owner
+
+    @staticmethod
+    def anchor_windows(ws: list, owner: list[int], anchors: list[tuple[int, int] | None]) -> dict[int, int]:
+        """For each context with an anchor, the index (in ``ws``) of the window holding most of it."""
+        out = {}
+        for i, anchor in enumerate(anchors):
+            mine = [k for k, o in enumerate(owner) if o == i]
+            if anchor is not None and mine:
+                out[i] = mine[anchor_window([ws[k] for k in mine], *anchor)]
+        return out
+
+    def _forward(self, ws: list, which: list[int], start: list, end: list) -> None:
+        """One forward pass over windows ``which``: their start and end log-probabilities into ``start``/``end``."""
+        if not which:
+            return
+        ids, att = batch([ws[k] for k in which])
         torch = self.torch
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            start, end = self.model(torch.from_numpy(ids), torch.from_numpy(att))
-        return ws, owner, log_softmax(start.float().numpy(), att), log_softmax(end.float().numpy(), att)
+            s, e = self.model(torch.from_numpy(ids), torch.from_numpy(att))
+        s, e = log_softmax(s.float().numpy(), att), log_softmax(e.float().numpy(), att)
+        for row, k in enumerate(which):
+            start[k], end[k] = s[row], e[row]
+
+    def logits(self, question: str, contexts: list[str], window_tokens: int | None = None) -> tuple:
+        """One forward pass over every context's windows: (windows, owning context of each, start and end
+        log-probabilities of each window's positions)."""
+        ws, owner = self.windows_of(question, contexts, window_tokens)
+        start, end = [None] * len(ws), [None] * len(ws)
+        self._forward(ws, list(range(len(ws))), start, end)
+        return ws, owner, start, end
 
     def decode(
         self,
@@ -182,19 +230,42 @@ class BundledReader:
         contexts: list[str],
         max_answer_tokens: int | None = None,
         length_penalty: float | None = None,
+        anchors: list[tuple[int, int] | None] | None = None,
+        anchor_stop: float | None = None,
     ) -> list[tuple[float, int, int, float]]:
         """Per context (those ``logits`` were computed for), from its windows: (probability, start, end, no-answer
-        probability) of its best span, edges tidied (``windows.tidy``; probability 0: none)."""
+        probability) of its best span, edges tidied (``windows.tidy``; probability 0: none). With ``anchors`` and
+        ``anchor_stop``, the best span of a context's anchor window wins when it is at least that probable
+        (``read_with_null``); windows without logits are skipped."""
+        return self.decode_counted(logits, contexts, max_answer_tokens, length_penalty, anchors, anchor_stop)[0]
+
+    def decode_counted(
+        self,
+        logits: tuple,
+        contexts: list[str],
+        max_answer_tokens=None,
+        length_penalty=None,
+        anchors=None,
+        anchor_stop=None,
+    ) -> tuple[list[tuple[float, int, int, float]], int]:
+        """``decode``, and how many windows its rule reads (the staged reading's forward passes)."""
         ws, owner, start, end = logits
         cap = max_answer_tokens or self.max_answer_tokens
         penalty = self.length_penalty if length_penalty is None else length_penalty
+        spans = {k: best_span(start[k], end[k], w, cap, penalty) for k, w in enumerate(ws) if start[k] is not None}
+        first = self.anchor_windows(ws, owner, anchors) if anchors and anchor_stop is not None else {}
+        sure = {i: k for i, k in first.items() if k in spans and np.exp(spans[k][0]) >= anchor_stop}
         best = [(0.0, 0, 0, 1.0)] * len(contexts)
-        for k, w in enumerate(ws):
-            score, a, b, null = best_span(start[k], end[k], w, cap, penalty)
+        used = 0
+        for k, (score, a, b, null) in spans.items():
+            if owner[k] in sure and sure[owner[k]] != k:
+                continue
+            used += 1
             prob = float(np.exp(score))
             if prob > best[owner[k]][0]:
                 best[owner[k]] = (prob, a, b, float(np.exp(null)))
-        return [(p, *tidy(c, a, b), null) if b > a else (p, a, b, null) for c, (p, a, b, null) in zip(contexts, best)]
+        tidied = [(p, *tidy(c, a, b), null) if b > a else (p, a, b, null) for c, (p, a, b, null) in zip(contexts, best)]
+        return tidied, used
 
     def read_passages(
         self,
@@ -202,14 +273,19 @@ class BundledReader:
         passages: list[Passage],
         documents: dict[str, Document],
         ranges: list[tuple[int, int]] | None = None,
+        anchors: list[tuple[int, int] | None] | None = None,
     ) -> list[tuple[Passage, float, float, int, int]]:
         """For each of the top ``n_passages``: (passage, span probability, no-answer probability, start, end),
         start and end in its document's characters (equal: no span); ``ranges`` (document offsets, one per
-        passage read, the first ``len(ranges)``) narrows what is read."""
+        passage read, the first ``len(ranges)``) narrows what is read; ``anchors`` (document offsets, one per
+        range, or None) are read first (``read_with_null``)."""
         top = passages[: len(ranges)] if ranges else passages[: self.n_passages]
         ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
         texts = [documents[p.chunk.doc_id].text for p in top]
-        read = self.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)])
+        local = None
+        if anchors:
+            local = [None if x is None else (x[0] - lo, x[1] - lo) for x, (lo, _) in zip(anchors, ranges)]
+        read = self.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)], local)
         return [(p, prob, null, lo + a, lo + b) for p, (lo, hi), (prob, a, b, null) in zip(top, ranges, read)]
 
     def extract(self, question, passages: list[Passage], documents: dict[str, Document]) -> Span | None:

@@ -60,6 +60,16 @@ def windows(
         start += step
 
 
+def anchor_window(ws: list[Window], a: int, b: int) -> int:
+    """The index of the window holding most of context characters [a, b) (the first of equals)."""
+
+    def held(w: Window) -> int:
+        spans = [o for o in w.offsets if o[1] > o[0]]
+        return max(0, min(b, spans[-1][1]) - max(a, spans[0][0])) if spans else 0
+
+    return max(range(len(ws)), key=lambda k: (held(ws[k]), -k))
+
+
 def batch(ws: list[Window]) -> tuple[np.ndarray, np.ndarray]:
     """Padded ids and attention mask (int64) for a list of windows."""
     n = max(len(w.ids) for w in ws)

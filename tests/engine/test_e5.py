@@ -152,6 +152,33 @@ def test_a_span_the_reader_ends_with_de_is_answered_without_it(reader):
     assert (a2, b2) == (a, b - 1) and context[a2:b2].startswith("174米")
 
 
+def test_reading_the_anchor_window_first_gives_the_answer_of_reading_every_window(reader):
+    """``anchor_stop``: the window holding the anchor (a passage's best sentence) is read first; when its span is
+    that probable the other windows are not read, else they are, and either way the answer is ``decode``'s rule
+    over every window's logits."""
+    fact = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
+    context = "深圳是广东省的一座城市，位于珠江口东岸。" * 12 + fact + "这座城市的气候温暖湿润，四季宜人。" * 12
+    question = "2024年深圳人工智能产业规模是多少？"
+    a = context.index(fact)
+    logits = reader.logits(question, [context])
+    assert len(logits[0]) >= 3
+    every = reader.decode(logits, [context])
+    was = reader.anchor_stop
+    try:
+        for anchor, stop, windows_read in (((a, a + len(fact)), 0.2, 1), ((0, 10), 0.99, len(logits[0]))):
+            reader.anchor_stop = stop
+            staged = reader.read_with_null(question, [context], [anchor])
+            rule, used = reader.decode_counted(logits, [context], anchors=[anchor], anchor_stop=stop)
+            assert used == windows_read
+            assert [x[1:3] for x in staged] == [x[1:3] for x in rule] == [x[1:3] for x in every]
+            np.testing.assert_allclose([x[0] for x in staged], [x[0] for x in rule], rtol=0.05)
+            assert context[staged[0][1] : staged[0][2]] == "3600亿元"
+        reader.anchor_stop = None  # off: anchors are ignored
+        assert reader.decode_counted(logits, [context], anchors=[(0, 10)])[1] == len(logits[0])
+    finally:
+        reader.anchor_stop = was
+
+
 def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(reader):
     """The reader's Linear weights are cast to bfloat16 once at load instead of by autocast on every forward:
     the logits equal those of the float32 weights from the file under autocast."""
@@ -250,7 +277,7 @@ def test_answerability_features_describe_the_answer():
 
 
 def test_reading_range_grows_around_the_chunks_best_sentence_within_its_section():
-    from qa.reading.calibrated import reading_range
+    from qa.reading.calibrated import best_sentence, reading_range
     from qa.types import Chunk, Document, Section
 
     lead = "深圳发布了人工智能规划。规划提出三年目标。"
@@ -269,6 +296,10 @@ def test_reading_range_grows_around_the_chunks_best_sentence_within_its_section(
     assert (lo, hi) == (len(lead), len(text))
     lo, hi = reading_range(doc, chunk, weights, len(text[second[0] : text.index("第四句")]))
     assert (lo, hi) == (s2, text.index("第四句"))
+    # the sentence it grows from is the one the reader reads first
+    assert best_sentence(doc, chunk, weights) == second
+    assert best_sentence(doc, chunk, {"别的": 1.0}) == (text.index("第三句"), text.index("第四句"))
+    assert best_sentence(doc, chunk, {"天气": 1.0}) == second  # outside the chunk: the chunk's first sentence
 
 
 def test_coverage_is_low_when_the_passage_lacks_what_the_question_names():
@@ -395,3 +426,17 @@ def test_reader_json_sets_how_spans_are_picked_and_english_confidence(tmp_path, 
     assert short.length_penalty == 5.0
     _, e, f = short.read(question, [context])[0]
     assert f - e <= b - a
+
+
+def test_a_chinese_question_reads_its_passages_best_sentences_first_an_english_one_does_not(engine):
+    from qa.reading.calibrated import CalibratedReader, best_sentence
+
+    docs = engine.store.documents
+    q = engine.question("星尘智能交付了多少台机器人？")
+    top = engine.retrieve(q.text)[:2]
+    anchors = CalibratedReader.anchors(q, top, docs)
+    assert anchors == [best_sentence(docs[p.chunk.doc_id], p.chunk, q.weights) for p in top]
+    first = docs[top[0].chunk.doc_id].text[slice(*anchors[0])]
+    assert "星尘" in first and "交付" in first
+    english = engine.question("How many robots did Stardust Intelligence deliver?")
+    assert CalibratedReader.anchors(english, top, docs) is None

@@ -7,19 +7,23 @@ import random
 import numpy as np
 
 from qa.train import calibrate
-from qa.train.calibrate import FOCUS, MAX_PASSAGES, WAYS, WINDOWS, Reading, ms_key
+from qa.train.calibrate import FOCUS, MAX_PASSAGES, WAYS, Reading
 
 
 def _reading(rng: random.Random, question: str, right: bool, ways: list[str] = WAYS) -> Reading:
     """A reading whose spans look right (well covered, F1 1) or wrong (F1 0; their probabilities overlap), the same
-    for every way of reading; reading more characters, or in longer windows, costs more milliseconds."""
+    for every way of reading; reading more characters, in longer windows, or with no anchor stop costs more
+    milliseconds."""
     one = []
     for _ in range(MAX_PASSAGES):
         prob = rng.uniform(0.3, 0.95) if right else rng.uniform(0.05, 0.7)  # overlapping
         cover = (rng.uniform(0.7, 1.0), rng.uniform(0.0, 0.3)) if right else (rng.uniform(0.1, 0.6), 1.0)
         one.append((prob, 1 - prob, "答案", 1.0 if right else 0.0, cover))
     reads = {way: one for way in ways}  # every way reads alike: only its cost differs
-    ms = {ms_key(c, w): 10.0 + (c or 150) / 10 + w / 100 for c in FOCUS for w in WINDOWS}
+    ms = {}
+    for way in ways:
+        chars, window, _, _, stop = way.split("|")
+        ms[way] = 10.0 + (150 if chars == "None" else int(chars)) / 10 + int(window) / 100 + 3 * (stop == "None")
     return Reading(question, reads, ms, 1.0, None)
 
 
@@ -47,29 +51,35 @@ def test_choose_abstains_on_unanswerable_readings_and_prefers_the_cheapest_equal
     assert best["abstained"]["removed_english"] >= calibrate.ABSTAIN_RECALL
     # equal F1 for every Chinese setting: the fewest passages and characters win
     assert best["n_passages"] == 1 and best["focus_chars"] == min(FOCUS, key=lambda c: c or 150)
-    assert best["window_tokens"] == min(WINDOWS)
+    assert best["window_tokens"] == min(calibrate.WINDOWS)
+    # and an anchor stop (fewer windows read for the same answers)
+    assert best["anchor_stop"] is not None
     assert best["objective"] == max(r["objective"] for r in rows)
 
 
-def test_a_refit_reads_one_way_and_searches_only_passages_and_confidence():
-    """``--refit`` (a new reader, reader.json's way of reading kept): readings hold only that way; the search
-    never asks for another and keeps it in every setting tried."""
+def test_a_refit_reads_one_way_and_searches_only_passages_anchor_stop_and_confidence():
+    """``--refit`` (a new reader, reader.json's way of reading kept): readings hold only that forward pass,
+    decoded with each anchor stop; the search never asks for another and keeps it in every setting tried."""
     rng = random.Random(5)
-    grid = ((600,), (192,), (64,), (0.03,))
+    grid = ((600,), (192,), (64,), (0.03,), (None, 0.2))
     one_way = calibrate.ways(grid)
-    assert one_way == ["600|192|64|0.03"]
+    assert one_way == ["600|192|64|0.03|None", "600|192|64|0.03|0.2"]
     sets = {
         "a": [
             [_reading(rng, q, True, one_way), _reading(rng, q, False, one_way), None, None]
             for q in [f"问题{i}是什么？" for i in range(40)]
         ]
     }
-    best, rows, model = calibrate.choose(sets, (2, 2, 600, 600, 192, 64, 0.03), calibrate.search_grid(grid))
+    best, rows, model = calibrate.choose(sets, (2, 2, 600, 600, 192, 64, 0.03, None), calibrate.search_grid(grid))
     assert {(r["focus_chars"], r["window_tokens"], r["max_answer_tokens"], r["length_penalty"]) for r in rows} == {
         (600, 192, 64, 0.03)
     }
     assert {r["n_passages"] for r in rows} == set(range(1, MAX_PASSAGES + 1)) and best["n_passages"] == 1
-    assert best["abstained"]["removed"] >= calibrate.ABSTAIN_RECALL
+    assert {r["anchor_stop"] for r in rows} == {None, 0.2}
+    # ``--unseen``: one power kept instead of searched
+    start = tuple(best[k] for k in calibrate.SETTINGS)
+    kept, rows, _ = calibrate.choose(sets, start, calibrate.search_grid(grid), (3,))
+    assert {r["unseen"] for r in rows} == {3} and kept["unseen"] == 3
 
 
 def test_the_english_shift_moves_log_odds_and_keeps_order():

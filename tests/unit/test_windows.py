@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.reading.windows import BOS, EOS, best_span, tidy, windows
+from qa.reading.windows import BOS, EOS, anchor_window, best_span, tidy, windows
 
 
 def test_windows_cover_every_context_token_with_the_question_in_front():
@@ -18,6 +18,19 @@ def test_windows_cover_every_context_token_with_the_question_in_front():
         assert len(w.ids) <= 64 and w.ids[: w.first] == [BOS, *q, EOS, EOS] and w.ids[-1] == EOS
         seen.update(w.ids[i] for i in w.context_slots)
     assert seen == set(c_ids)
+
+
+def test_the_anchor_window_is_the_one_holding_most_of_the_anchor():
+    c_ids = list(range(100, 400))
+    ws = windows([10], c_ids, [(i, i + 1) for i in range(len(c_ids))], max_len=64, overlap=16)
+    starts = [w.offsets[w.first][0] for w in ws]
+    assert anchor_window(ws, 0, 10) == 0
+    # characters past the first window's end: the window that holds all of them
+    k = anchor_window(ws, starts[2] + 30, starts[2] + 40)
+    assert ws[k].offsets[ws[k].first][0] <= starts[2] + 30 and ws[k].offsets[-2][1] >= starts[2] + 40
+    # held by two overlapping windows alike: the first of them
+    a = starts[1]
+    assert anchor_window(ws, a, a + 5) == 0 and anchor_window(ws, len(c_ids) - 3, len(c_ids)) == len(ws) - 1
 
 
 def test_best_span_keeps_within_the_context_and_the_length_cap():
