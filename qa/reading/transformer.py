@@ -60,6 +60,13 @@ def span_at(p: Passage, text: str, prob: float, a: int, b: int) -> Span:
     return Span(p.chunk.doc_id, a, b, sa, sb, p.rank, prob, prob)
 
 
+def in_ranges(anchors: list[tuple[int, int] | None] | None, ranges: list[tuple[int, int]]) -> list | None:
+    """Document-offset ``anchors``, one per read range, as offsets in the text of their range (None stays None)."""
+    if not anchors:
+        return None
+    return [None if x is None else (x[0] - lo, x[1] - lo) for x, (lo, _) in zip(anchors, ranges)]
+
+
 def best_of(reads: list[tuple[Passage, float, float, int, int]], documents: dict[str, Document]) -> Span | None:
     """The most probable of ``BundledReader.read_passages``'s spans, or None when no passage has one."""
     found = None
@@ -173,15 +180,11 @@ class BundledReader:
         ws, owner = self.windows_of(question, contexts)
         first = self.anchor_windows(ws, owner, anchors)
         start, end = [None] * len(ws), [None] * len(ws)
-        todo = sorted(set(first.values()) | {k for k in range(len(ws)) if owner[k] not in first})
-        self._forward(ws, todo, start, end)
-        sure = {
-            i
-            for i, k in first.items()
-            if np.exp(best_span(start[k], end[k], ws[k], self.max_answer_tokens, self.length_penalty)[0]) >= stop
-        }
-        self._forward(ws, [k for k in range(len(ws)) if start[k] is None and owner[k] not in sure], start, end)
-        return self.decode((ws, owner, start, end), contexts, anchors=anchors, anchor_stop=stop)
+        self._forward(ws, sorted({*first.values(), *(k for k, o in enumerate(owner) if o not in first)}), start, end)
+        logits = (ws, owner, start, end)
+        sure = self._sure(logits, anchors, stop, self.max_answer_tokens, self.length_penalty)
+        self._forward(ws, [k for k, o in enumerate(owner) if start[k] is None and o not in sure], start, end)
+        return self.decode(logits, contexts, anchors=anchors, anchor_stop=stop)
 
     def windows_of(self, question: str, contexts: list[str], window_tokens: int | None = None) -> tuple[list, list]:
         """Every context's windows, and the context each belongs to."""
@@ -203,6 +206,18 @@ class BundledReader:
             if anchor is not None and mine:
                 out[i] = mine[anchor_window([ws[k] for k in mine], *anchor)]
         return out
+
+    def _sure(self, logits: tuple, anchors, stop: float | None, cap: int, penalty: float) -> dict[int, int]:
+        """The contexts whose anchor window (read: it has logits) has a best span at least ``stop`` probable, and
+        that window's index; none without anchors or a stop."""
+        if not anchors or stop is None:
+            return {}
+        ws, owner, start, end = logits
+        return {
+            i: k
+            for i, k in self.anchor_windows(ws, owner, anchors).items()
+            if start[k] is not None and np.exp(best_span(start[k], end[k], ws[k], cap, penalty)[0]) >= stop
+        }
 
     def _forward(self, ws: list, which: list[int], start: list, end: list) -> None:
         """One forward pass over windows ``which``: their start and end log-probabilities into ``start``/``end``."""
@@ -243,24 +258,23 @@ class BundledReader:
         self,
         logits: tuple,
         contexts: list[str],
-        max_answer_tokens=None,
-        length_penalty=None,
-        anchors=None,
-        anchor_stop=None,
+        max_answer_tokens: int | None = None,
+        length_penalty: float | None = None,
+        anchors: list[tuple[int, int] | None] | None = None,
+        anchor_stop: float | None = None,
     ) -> tuple[list[tuple[float, int, int, float]], int]:
         """``decode``, and how many windows its rule reads (the staged reading's forward passes)."""
         ws, owner, start, end = logits
         cap = max_answer_tokens or self.max_answer_tokens
         penalty = self.length_penalty if length_penalty is None else length_penalty
-        spans = {k: best_span(start[k], end[k], w, cap, penalty) for k, w in enumerate(ws) if start[k] is not None}
-        first = self.anchor_windows(ws, owner, anchors) if anchors and anchor_stop is not None else {}
-        sure = {i: k for i, k in first.items() if k in spans and np.exp(spans[k][0]) >= anchor_stop}
+        sure = self._sure(logits, anchors, anchor_stop, cap, penalty)
         best = [(0.0, 0, 0, 1.0)] * len(contexts)
         used = 0
-        for k, (score, a, b, null) in spans.items():
-            if owner[k] in sure and sure[owner[k]] != k:
+        for k, w in enumerate(ws):
+            if start[k] is None or sure.get(owner[k], k) != k:
                 continue
             used += 1
+            score, a, b, null = best_span(start[k], end[k], w, cap, penalty)
             prob = float(np.exp(score))
             if prob > best[owner[k]][0]:
                 best[owner[k]] = (prob, a, b, float(np.exp(null)))
@@ -282,10 +296,9 @@ class BundledReader:
         top = passages[: len(ranges)] if ranges else passages[: self.n_passages]
         ranges = ranges or [(p.chunk.start, p.chunk.end) for p in top]
         texts = [documents[p.chunk.doc_id].text for p in top]
-        local = None
-        if anchors:
-            local = [None if x is None else (x[0] - lo, x[1] - lo) for x, (lo, _) in zip(anchors, ranges)]
-        read = self.read_with_null(question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)], local)
+        read = self.read_with_null(
+            question, [t[lo:hi] for t, (lo, hi) in zip(texts, ranges)], in_ranges(anchors, ranges)
+        )
         return [(p, prob, null, lo + a, lo + b) for p, (lo, hi), (prob, a, b, null) in zip(top, ranges, read)]
 
     def extract(self, question, passages: list[Passage], documents: dict[str, Document]) -> Span | None:

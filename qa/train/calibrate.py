@@ -69,7 +69,7 @@ from ..reading.calibrated import (
     unseen_factor,
 )
 from ..reading.question import is_english
-from ..reading.transformer import BUNDLED, BundledReader
+from ..reading.transformer import BUNDLED, BundledReader, in_ranges
 from ..types import Passage
 from . import BENCH_DATA
 from .reader import cmrc_validation
@@ -202,7 +202,7 @@ def read_set(
             texts = [docs[p.chunk.doc_id].text for p in top]
             covers = [coverage(q.weights, t[lo:hi]) for t, (lo, hi) in zip(texts, ranges)]
             contexts = [t_[lo:hi] for t_, (lo, hi) in zip(texts, ranges)]
-            local = anchors and [(a - lo, b - lo) for (a, b), (lo, _) in zip(anchors, ranges)]
+            local = in_ranges(anchors, ranges)
             for window in windows:
                 t = time.perf_counter()
                 logits = reader.logits(q.text, contexts, window)
