@@ -13,6 +13,9 @@ QA_RANKER              ``off`` for the hand-written span score instead of the ra
 QA_READER              ``e5`` (bundled reader), ``ranker`` (feature ranker alone), or
                        a hub id / folder of a SQuAD-style transformer                    ``e5``
 QA_READER_THRESHOLD    abstain below this confidence                                     the reader's own
+QA_PRECISION           the e5 models' torch arithmetic: ``bfloat16`` (fast where the CPU
+                       has bfloat16 instructions) or ``float32`` (slower; far smaller
+                       differences between CPUs)                                        ``bfloat16``
 QA_STORE               where chunks are searched: local (FAISS + BM25 in the index folder),
                        milvus:./file.db (Milvus Lite) or milvus://host:19530                the index's, else local
 RAY_ADDRESS            the Ray cluster of ``build --ray`` (unset: a local one)           a local cluster
@@ -35,6 +38,7 @@ from typing import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 _OFF = ("off", "0", "false", "no", "heuristic")
+PRECISIONS = ("bfloat16", "float32")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Settings:
     ranker: bool = True
     reader: str = "e5"
     reader_threshold: float | None = None
+    precision: str = "bfloat16"  # one of PRECISIONS
     store: str | None = None  # None: the index's own store, else local (``qa.milvus.StoreSpec``)
     ray_address: str | None = None
     concurrency: int = 4
@@ -78,6 +83,9 @@ class Settings:
 
         d = cls()
         cache = get("XDG_CACHE_HOME")
+        precision = (get("QA_PRECISION") or d.precision).lower()
+        if precision not in PRECISIONS:
+            raise ValueError(f"$QA_PRECISION must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         return cls(
             seeds=Path(get("QA_SEEDS")) if get("QA_SEEDS") else None,
             index=Path(get("QA_INDEX") or d.index),
@@ -85,6 +93,7 @@ class Settings:
             ranker=(get("QA_RANKER") or "on").lower() not in _OFF,
             reader=get("QA_READER") or d.reader,
             reader_threshold=number("QA_READER_THRESHOLD", float, None),
+            precision=precision,
             store=get("QA_STORE"),
             ray_address=get("RAY_ADDRESS"),
             concurrency=max(1, number("QA_CONCURRENCY", int, d.concurrency)),

@@ -142,13 +142,14 @@ class E5Model:
     MAX_TOKENS = 512
     FEW = 8  # up to this many texts go through numpy
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bf16: bool = True) -> None:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         from .bert import BertConfig, NumpyBert, q4_values
 
         self.path = path
+        self.bf16 = bf16  # batches under bfloat16 autocast (``Settings.precision``); else float32
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.config = BertConfig.from_file(path / "config.json")
         self.dim = self.config.hidden_size
@@ -193,7 +194,8 @@ class E5Model:
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings of ``texts``. A few texts (a question) run in float32: in torch once ``warm_up()`` has
         loaded it (about 3× faster on two cores), else in numpy on one BLAS thread, which needs no torch import
-        (a one-off command); both give the same vectors. Batches run in torch with bfloat16 autocast."""
+        (a one-off command); both give the same vectors. Batches run in torch, with bfloat16 autocast unless
+        the model was made with ``bf16=False``."""
         if len(texts) <= self.FEW and self.torch_model is None:
             from .bert import mean_pool
             from .config import one_blas_thread
@@ -201,7 +203,7 @@ class E5Model:
             ids, att = self._ids(texts)
             with one_blas_thread():
                 return mean_pool(self.numpy_model(ids, att), att).astype(np.float32)
-        return self._encode_torch(texts, batch_size, bf16=len(texts) > self.FEW)
+        return self._encode_torch(texts, batch_size, bf16=self.bf16 and len(texts) > self.FEW)
 
     def warm_up(self) -> None:
         """Load torch and the torch encoder now, sharing the numpy model's float32 weights."""
@@ -242,8 +244,11 @@ class Embedder:
     """A loaded embedding model that returns L2-normalised float32 vectors: a sentence-transformers model,
     or (static-embedding folders such as the bundled ``zh-static``) ``StaticModel``."""
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", offline: bool = False) -> None:
-        """``offline``: never ask the hub (``Settings.offline``, i.e. $HF_HUB_OFFLINE)."""
+    def __init__(
+        self, spec: ModelSpec, device: str = "cpu", offline: bool = False, precision: str = "bfloat16"
+    ) -> None:
+        """``offline``: never ask the hub (``Settings.offline``, i.e. $HF_HUB_OFFLINE); ``precision``: how the
+        bundled e5 model embeds batches (``Settings.precision``)."""
         self.spec = spec
         local = Path(spec.path).exists()
         if spec.name in BUNDLED and not local:
@@ -258,7 +263,7 @@ class Embedder:
             if local and StaticModel.handles(Path(spec.path)):
                 self.native = StaticModel(Path(spec.path))
             elif local and E5Model.handles(Path(spec.path)):
-                self.native = E5Model(Path(spec.path))
+                self.native = E5Model(Path(spec.path), bf16=precision == "bfloat16")
             else:
                 from sentence_transformers import SentenceTransformer
 

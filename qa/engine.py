@@ -127,7 +127,7 @@ class QA:
                 manifest = None
             if not force:
                 check_source(Path(index_dir), origin, manifest)
-        embedder = load_embedder(model or settings.model, settings.offline)
+        embedder = load_embedder(model or settings.model, settings.offline, settings.precision)
         store = store_of(manifest, settings.store) if index_dir else None
         stored = build_index(docs, origin, index_dir, embedder, chunker, store, ingest)
         return cls(stored, embedder, mode, settings, reader)
@@ -143,7 +143,7 @@ class QA:
     ) -> QA:
         """Load a built index; ``model`` (if given) must be the one the index was built with."""
         settings = settings or Settings.from_env()
-        stored, embedder = load_index(index_dir, model, settings.offline)
+        stored, embedder = load_index(index_dir, model, settings.offline, settings.precision)
         return cls(stored, embedder, mode, settings, reader)
 
     @classmethod
@@ -161,7 +161,9 @@ class QA:
         ``source=None`` means the index's own article folder (recorded when it was built); an index
         built from another source than ``source`` is an error (``IndexSourceError``), never rebuilt."""
         settings = settings or Settings.from_env()
-        stored, embedder = open_index(source, index_dir, model or settings.model, settings.offline, settings.store)
+        stored, embedder = open_index(
+            source, index_dir, model or settings.model, settings.offline, settings.store, settings.precision
+        )
         return cls(stored, embedder, mode, settings, reader)
 
     # ----- use ----------------------------------------------------------------------------------

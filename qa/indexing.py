@@ -58,8 +58,10 @@ def model_name(model: str | Embedder | None) -> str:
     return model.name if isinstance(model, Embedder) else resolve(model).name
 
 
-def load_embedder(model: str | Embedder | None, offline: bool = False) -> Embedder:
-    return model if isinstance(model, Embedder) else Embedder(resolve(model), offline=offline)
+def load_embedder(model: str | Embedder | None, offline: bool = False, precision: str = "bfloat16") -> Embedder:
+    if isinstance(model, Embedder):
+        return model
+    return Embedder(resolve(model), offline=offline, precision=precision)
 
 
 def check_model(embedder: Embedder, built: dict, where) -> None:
@@ -177,7 +179,7 @@ def build_index(
 
 
 def load_index(
-    index_dir: str | Path, model: str | Embedder | None = None, offline: bool = False
+    index_dir: str | Path, model: str | Embedder | None = None, offline: bool = False, precision: str = "bfloat16"
 ) -> tuple[store_mod.StoredIndex, Embedder]:
     """A built index and its embedding model; ``model`` (if given) must be the one the index was built with."""
     stored = store_mod.load(Path(index_dir))
@@ -187,7 +189,7 @@ def load_index(
             f"index in {index_dir} was built with model {built['name']!r}, not {model_name(model)!r}: "
             f"rebuild it with `python -m qa build --model {model_name(model)}` or load it without a model"
         )
-    embedder = load_embedder(model or built["name"], offline)
+    embedder = load_embedder(model or built["name"], offline, precision)
     check_model(embedder, built, index_dir)
     return stored, embedder
 
@@ -198,6 +200,7 @@ def open_index(
     model: str | Embedder | None = None,
     offline: bool = False,
     store: str | None = None,
+    precision: str = "bfloat16",
 ) -> tuple[store_mod.StoredIndex, Embedder]:
     """The index in ``index_dir``, (re)built first if missing or stale for ``source``.
 
@@ -213,7 +216,7 @@ def open_index(
     origin = (manifest or {}).get("source") or {}
     if source is None:
         if origin.get("kind") == "memory":
-            return load_index(index_dir, model, offline)
+            return load_index(index_dir, model, offline, precision)
         if origin.get("kind") != "folder":
             raise IndexSourceError(
                 f"no index in {index_dir} to open and no article folder given: "
@@ -224,7 +227,7 @@ def open_index(
             log.warning(
                 "the articles the index in %s was built from (%s) are gone: answering from the index", index_dir, source
             )
-            return load_index(index_dir, model, offline)
+            return load_index(index_dir, model, offline, precision)
     elif manifest:
         check_source(index_dir, folder_origin(source), manifest)
     docs = load_documents(source)
@@ -245,10 +248,10 @@ def open_index(
         and store_of(manifest, None) == target
     ):
         try:
-            return load_index(index_dir, model, offline)
+            return load_index(index_dir, model, offline, precision)
         except (store_mod.IndexCorrupt, ModelError) as exc:  # damaged, or the same model with new weights
             log.warning("%s: rebuilding", exc)
     elif manifest:
         log.info("articles in %s changed since the index was built: updating it", source)
-    embedder = load_embedder(model, offline)
+    embedder = load_embedder(model, offline, precision)
     return build_index(docs, folder_origin(source), index_dir, embedder, store=target), embedder

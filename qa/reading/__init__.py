@@ -39,10 +39,10 @@ def load_ranker(path: Path | None = None):
 
 
 @lru_cache(maxsize=2)
-def _bundled(threshold: float | None):
+def _bundled(threshold: float | None, precision: str):
     from .transformer import BundledReader
 
-    return BundledReader(threshold=threshold)
+    return BundledReader(threshold=threshold, precision=precision)
 
 
 @lru_cache(maxsize=2)
@@ -63,6 +63,6 @@ def make_reader(settings: Settings):
     if name.lower() in ("e5", "bundled", "default"):
         from .calibrated import CalibratedReader
 
-        return CalibratedReader(_bundled(settings.reader_threshold))
+        return CalibratedReader(_bundled(settings.reader_threshold, settings.precision))
     threshold = settings.reader_threshold
     return _hub(name, TRANSFORMER_ABSTAIN_BELOW if threshold is None else threshold)

@@ -200,6 +200,23 @@ def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(reader
         assert float(w.std()) > 0.1  # real logits, not a constant
 
 
+def test_a_float32_reader_keeps_float32_weights_and_reads_the_same_span(reader):
+    """``QA_PRECISION=float32``: no bfloat16 anywhere; the span and its probability match the bfloat16 reader's."""
+    import torch
+
+    fp32 = BundledReader(precision="float32")
+    fp32.warm_up()
+    assert all(p.dtype == torch.float32 for p in fp32.model.parameters())
+    context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
+    (p32, a32, b32), (p16, a16, b16) = (
+        r.read("2024年深圳人工智能产业规模是多少？", [context])[0] for r in (fp32, reader)
+    )
+    assert (a32, b32) == (a16, b16) and context[a32:b32] == "3600亿元"
+    assert p32 == pytest.approx(p16, abs=0.02) and p32 != p16  # float32 arithmetic really ran
+    with pytest.raises(ValueError, match="precision must be one of"):
+        BundledReader(precision="half")
+
+
 def test_question_longer_than_the_window_is_cut_and_answered(reader):
     context = "元戎启行的无图智驾已落地20万辆量产车。"
     question = "请告诉我，" * 200 + "元戎启行的无图智驾已落地多少辆量产车？"

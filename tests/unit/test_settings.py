@@ -18,6 +18,7 @@ def test_from_env_reads_every_variable(tmp_path):
         "QA_RANKER": "off",
         "QA_READER": "ranker",
         "QA_READER_THRESHOLD": "0.25",
+        "QA_PRECISION": "Float32",
         "QA_CONCURRENCY": "2",
         "QA_QUEUE_SIZE": "8",
         "GRADIO_SERVER_NAME": "0.0.0.0",
@@ -33,6 +34,7 @@ def test_from_env_reads_every_variable(tmp_path):
         ranker=False,
         reader="ranker",
         reader_threshold=0.25,
+        precision="float32",
         concurrency=2,
         queue_size=8,
         host="0.0.0.0",
@@ -51,6 +53,11 @@ def test_unset_or_empty_variables_keep_the_defaults():
 def test_a_bad_number_names_the_variable():
     with pytest.raises(ValueError, match=r"\$QA_READER_THRESHOLD must be a number, not 'high'"):
         Settings.from_env({"QA_READER_THRESHOLD": "high"})
+
+
+def test_an_unknown_precision_names_the_choices():
+    with pytest.raises(ValueError, match=r"\$QA_PRECISION must be one of bfloat16, float32, not 'fp8'"):
+        Settings.from_env({"QA_PRECISION": "fp8"})
 
 
 def test_options_override_and_none_leaves_a_field(tmp_path):
