@@ -175,3 +175,51 @@ def export(base: Path, checkpoint: Path, out: Path, data: Path | None) -> Path:
     )
     log.info("exported the reader into %s", out)
     return out
+
+
+def average(folders: list[Path], out: Path) -> Path:
+    """Write into ``out`` the reader whose weights are the element-wise mean of those in ``folders`` (a
+    "model soup" of fine-tuning runs from the same base: the average of a 1.3- and a 3-epoch run read better
+    than either on every validation set). The readers must share ``config.json`` and ``tokenizer.json``
+    (exports of the same base and texts); the mean is taken in float32 and stored in float16. ``reader.json``
+    is the first folder's, so ``python -m qa.train.calibrate --refit`` can refit it for the new weights."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if len(folders) < 2:
+        raise ValueError("averaging needs at least two reader folders")
+    first = folders[0]
+    for f in folders[1:]:
+        for name in ("config.json", "tokenizer.json"):
+            if (f / name).read_bytes() != (first / name).read_bytes():
+                raise ValueError(
+                    f"{f / name} differs from {first / name}: only exports of one base and vocabulary average"
+                )
+    states = [load_file(str(f / "model.safetensors")) for f in folders]
+    if any(s.keys() != states[0].keys() for s in states):
+        raise ValueError("the readers' tensors differ in name")
+    mean = {k: (sum(s[k].float() for s in states) / len(states)).to(torch.float16).contiguous() for k in states[0]}
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"format": "pt", "vocab": str(states[0][WORD].shape[0]), "average_of": str(len(folders))}
+    save_file(mean, str(out / "model.safetensors"), metadata=meta)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "reader.json"):
+        if (first / name).is_file() and (first / name).resolve() != (out / name).resolve():
+            shutil.copyfile(first / name, out / name)
+    runs = "; ".join(f"({i + 1}) {_card_training(f)}" for i, f in enumerate(folders))
+    card = CARD.format(
+        vocab=states[0][WORD].shape[0], info=f"the element-wise mean of {len(folders)} runs' weights: {runs}"
+    )
+    (out / "README.md").write_text(card, encoding="utf-8")
+    log.info(
+        "averaged %d readers into %s; refit its reader.json: python -m qa.train.calibrate --refit", len(folders), out
+    )
+    return out
+
+
+def _card_training(folder: Path) -> str:
+    """The training summary in a reader folder's model card (``export`` wrote it), else the folder's name."""
+    card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").is_file() else ""
+    m = re.search(r"Training \(`python -m qa\.train_reader`, (.*?)\): CMRC", card, re.S)
+    return m.group(1).replace("\n", " ") if m else folder.name

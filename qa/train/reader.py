@@ -3,6 +3,7 @@
     python -m qa.train.convert_e5 --out build/e5-small
     python -m qa.train_reader --data ../shared/train --base build/e5-small --work build/reader-train
     python -m qa.train_reader --export --work build/reader-train     # → qa/models/e5-reader/
+    python -m qa.train_reader --average build/a build/b --out build/ab  # the mean of two runs' weights
 
 Training data: CMRC 2018 train (``--data``/cmrc2018_train.json, all but a 1-in-20 validation slice of
 its articles) plus the *training* articles (``qa.squad.part_of``) of DRCD dev, XQuAD zh and XQuAD en
@@ -314,7 +315,9 @@ def evaluate_reader(reader_path: Path, data: Path, limit: int | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qa.train_reader", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="folder with cmrc2018_train.json (e.g. ../shared/train)")
+    ap.add_argument(
+        "--data", type=Path, help="folder with cmrc2018_train.json (e.g. ../shared/train); all but --average"
+    )
     ap.add_argument(
         "--base", type=Path, default=Path("build/e5-small"), help="converted encoder (python -m qa.train.convert_e5)"
     )
@@ -340,10 +343,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="READER",
         help="score an exported reader folder on the CMRC train validation slice",
     )
+    ap.add_argument(
+        "--average",
+        type=Path,
+        nargs="+",
+        metavar="READER",
+        help="write into --out the element-wise mean of these exported readers' weights (then refit reader.json)",
+    )
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models" / "e5-reader")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.average:
+        from .export import average
+
+        average(args.average, args.out)
+        return 0
+    if args.data is None:
+        ap.error(
+            "the following arguments are required: --data (a folder with cmrc2018_train.json, e.g. ../shared/train)"
+        )
     if args.evaluate:
         print(json.dumps(evaluate_reader(args.evaluate, args.data, args.limit)))
         return 0

@@ -128,6 +128,42 @@ def test_bundled_reader_files_are_small_and_credited():
     assert json.loads((BUNDLED / "reader.json").read_text())["abstain_below"] > 0
 
 
+def test_averaging_readers_writes_the_mean_of_their_weights_and_refuses_other_vocabularies(tmp_path):
+    """``python -m qa.train_reader --average A B --out C``: C's tensors are the float16 mean of A's and B's,
+    C reads like its parts when they are the same, and readers of another vocabulary are refused."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from qa.train.reader import main
+
+    twice = tmp_path / "twice"
+    shutil.copytree(BUNDLED, twice)
+    bundled = load_file(str(BUNDLED / "model.safetensors"))
+    save_file({k: (v.float() * 2).half() for k, v in bundled.items()}, str(twice / "model.safetensors"))
+    assert main(["--average", str(BUNDLED), str(twice), "--out", str(tmp_path / "mean")]) == 0
+    mean = load_file(str(tmp_path / "mean" / "model.safetensors"))
+    other = load_file(str(twice / "model.safetensors"))
+    assert mean.keys() == bundled.keys()
+    for k in ("bert.encoder.layer.3.attention.self.query.weight", "qa_outputs.bias"):
+        expected = np.mean([bundled[k].float().numpy(), other[k].float().numpy()], axis=0).astype(np.float16)
+        np.testing.assert_array_equal(mean[k].numpy(), expected)
+    assert (tmp_path / "mean" / "reader.json").read_bytes() == (BUNDLED / "reader.json").read_bytes()
+    assert "element-wise mean of 2 runs" in (tmp_path / "mean" / "README.md").read_text(encoding="utf-8")
+
+    main(["--average", str(BUNDLED), str(BUNDLED), "--out", str(tmp_path / "same")])
+    assert all(torch.equal(v, bundled[k]) for k, v in load_file(str(tmp_path / "same" / "model.safetensors")).items())
+    context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
+    question = "2024年深圳人工智能产业规模是多少？"
+    assert BundledReader(tmp_path / "same").read(question, [context]) == BundledReader().read(question, [context])
+
+    tok = json.loads((twice / "tokenizer.json").read_text(encoding="utf-8"))
+    tok["model"]["vocab"] = tok["model"]["vocab"][:-1]
+    (twice / "tokenizer.json").write_text(json.dumps(tok), encoding="utf-8")
+    with pytest.raises(ValueError, match="tokenizer.json differs"):
+        main(["--average", str(BUNDLED), str(twice), "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.fixture(scope="module")
 def reader():
     return BundledReader()
