@@ -14,32 +14,27 @@ import argparse
 import random
 from pathlib import Path
 
-from qa.eval import squad
 from qa.eval.harness import reader_alone
 from qa.reading.transformer import BundledReader
 
-from .common import DATA, table, write
+from .common import table, write
 
 
 def validation_sets(data: Path, per_set: int, seed: int = 7) -> dict[str, list[tuple[str, str, list[str]]]]:
-    """(question, gold paragraph, answers) per validation set, ``per_set`` of each."""
-    from qa.train.reader import training_questions
+    """(question, gold paragraph, answers), ``per_set`` of each set of ``calibrate.validation_sources``."""
+    from qa.train.calibrate import validation_sources
 
-    def items(paragraphs):
-        return [(q.text, p.context, list(q.answers)) for p in paragraphs for q in p.questions]
-
-    _, val = training_questions(data)
-    sets = {"cmrc-train-val": [(q.question, q.context, [t for t, _ in q.answers]) for q in val]}
-    sets["cmrc-dev-val"] = items(squad.split(squad.load(DATA / "cmrc2018_dev.json"), "validation"))
-    sets["drcd-val"] = items(squad.split(squad.load(DATA / "DRCD_dev.json"), "validation"))
-    zh = squad.split(squad.load(DATA / "xquad.zh.json"), "validation")
-    sets["xquad-zh-val"] = items(zh)
-    context = {q.qid: (p.context, list(q.answers)) for p in zh for q in p.questions}
-    en = squad.load(DATA / "xquad.en.json")
-    sets["xquad-en-zh-val"] = [(q.text, *context[q.qid]) for p in en for q in p.questions if q.qid in context]
-    for rows in sets.values():
+    sets = {}
+    for name, (paragraphs, texts, _) in validation_sources(data).items():
+        rows = [
+            (texts[q.qid] if texts else q.text, p.context, list(q.answers))
+            for p in paragraphs
+            for q in p.questions
+            if not texts or q.qid in texts
+        ]
         random.Random(seed).shuffle(rows)
-    return {k: v[:per_set] for k, v in sets.items()}
+        sets[name] = rows[:per_set]
+    return sets
 
 
 def main(argv: list[str] | None = None) -> dict:

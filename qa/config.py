@@ -41,6 +41,13 @@ _OFF = ("off", "0", "false", "no", "heuristic")
 PRECISIONS = ("bfloat16", "float32")
 
 
+def is_bfloat16(precision: str) -> bool:
+    """Whether ``precision`` (``Settings.precision``) means bfloat16; a value not in ``PRECISIONS`` is an error."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return precision == "bfloat16"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the engine, the CLI and the app can be configured with."""

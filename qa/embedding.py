@@ -249,7 +249,10 @@ class Embedder:
     ) -> None:
         """``offline``: never ask the hub (``Settings.offline``, i.e. $HF_HUB_OFFLINE); ``precision``: how the
         bundled e5 model embeds batches (``Settings.precision``)."""
+        from .config import is_bfloat16
+
         self.spec = spec
+        bf16 = is_bfloat16(precision)
         local = Path(spec.path).exists()
         if spec.name in BUNDLED and not local:
             fix = (
@@ -263,7 +266,7 @@ class Embedder:
             if local and StaticModel.handles(Path(spec.path)):
                 self.native = StaticModel(Path(spec.path))
             elif local and E5Model.handles(Path(spec.path)):
-                self.native = E5Model(Path(spec.path), bf16=precision == "bfloat16")
+                self.native = E5Model(Path(spec.path), bf16=bf16)
             else:
                 from sentence_transformers import SentenceTransformer
 

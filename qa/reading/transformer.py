@@ -92,11 +92,9 @@ class BundledReader:
     ) -> None:
         """``precision`` (``Settings.precision``): ``bfloat16`` (autocast, Linears in bfloat16) or ``float32``."""
         from ..bert import BertConfig, safetensors_shapes
-        from ..config import PRECISIONS
+        from ..config import is_bfloat16
 
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        self.bf16 = precision == "bfloat16"
+        self.bf16 = is_bfloat16(precision)
 
         path = Path(path)
         for name in ("config.json", "tokenizer.json", "model.safetensors"):

@@ -450,6 +450,24 @@ def _from_json(data: dict) -> dict:
     return {name: [[one(r) for r in row] + [None] * (len(PARTS) - len(row)) for row in s] for name, s in data.items()}
 
 
+def validation_sources(data: Path) -> dict[str, tuple[list, dict[str, str] | None, list[str]]]:
+    """The five validation sets settings are chosen on: name → (paragraphs, question texts by id when they come
+    from a parallel file, another set's titles for swapped-entity questions). ``data``: cmrc2018_train.json's folder."""
+    cmrc = [p for p in squad.load(data / "cmrc2018_train.json") if cmrc_validation(p.title)]
+    cmrc_dev = squad.split(squad.load(BENCH_DATA / "cmrc2018_dev.json"), "validation")
+    drcd = squad.split(squad.load(BENCH_DATA / "DRCD_dev.json"), "validation")
+    xquad = squad.split(squad.load(BENCH_DATA / "xquad.zh.json"), "validation")
+    english = {q.qid: q.text for p in squad.load(BENCH_DATA / "xquad.en.json") for q in p.questions}
+    titles = {name: sorted({p.title for p in ps}) for name, ps in (("cmrc", cmrc_dev), ("drcd", drcd))}
+    return {
+        "cmrc-train-val": (cmrc, None, titles["drcd"]),
+        "cmrc-dev-val": (cmrc_dev, None, titles["drcd"]),
+        "drcd-val": (drcd, None, titles["cmrc"]),
+        "xquad-zh-val": (xquad, None, []),
+        "xquad-en-zh-val": (xquad, english, []),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qa.train.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="folder with cmrc2018_train.json")
@@ -490,19 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             (now["length_penalty"],),
             ANCHOR_STOPS,  # decoded from the same forward pass: searched in a refit too
         )
-    cmrc = [p for p in squad.load(args.data / "cmrc2018_train.json") if cmrc_validation(p.title)]
-    cmrc_dev = squad.split(squad.load(BENCH_DATA / "cmrc2018_dev.json"), "validation")
-    drcd = squad.split(squad.load(BENCH_DATA / "DRCD_dev.json"), "validation")
-    xquad = squad.split(squad.load(BENCH_DATA / "xquad.zh.json"), "validation")
-    english = {q.qid: q.text for p in squad.load(BENCH_DATA / "xquad.en.json") for q in p.questions}
-    titles = {name: sorted({p.title for p in ps}) for name, ps in (("cmrc", cmrc_dev), ("drcd", drcd))}
-    sources = {  # name: (paragraphs, question texts by id, another set's titles for swapped questions)
-        "cmrc-train-val": (cmrc, None, titles["drcd"]),
-        "cmrc-dev-val": (cmrc_dev, None, titles["drcd"]),
-        "drcd-val": (drcd, None, titles["cmrc"]),
-        "xquad-zh-val": (xquad, None, []),
-        "xquad-en-zh-val": (xquad, english, []),
-    }
+    sources = validation_sources(args.data)
     every = PARTS
     saved = json.loads(args.readings.read_text(encoding="utf-8")) if args.readings.is_file() else {}
     if saved and not set(ways(read_grid)) <= set(saved.get("ways", ())):  # other windows, caps…: read again
