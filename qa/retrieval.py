@@ -14,6 +14,7 @@ import numpy as np
 
 from .embedding import Embedder
 from .index import StoredIndex
+from .text import is_english
 from .types import Passage
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -36,8 +37,12 @@ class Retriever:
         mode: Mode = "hybrid",
         lexical_weight: float | None = None,
         fusion: str = "z",
+        lexical_weight_english: float | None = None,
     ) -> None:
         """``lexical_weight``: BM25's share of the mix; by default the embedding model's own (``ModelSpec``).
+        ``lexical_weight_english``: the share for a question written in English (``text.is_english``), whose
+        words BM25 over Chinese articles cannot match; by default the model's own when ``lexical_weight`` is
+        not given, else ``lexical_weight``.
         ``fusion`` (Milvus stores only): ``z`` mixes standardised scores as the local store does, ``rrf`` uses
         Milvus's reciprocal-rank fusion."""
         if fusion not in ("z", "rrf"):
@@ -50,9 +55,13 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.mode = mode
-        if lexical_weight is None:
-            lexical_weight = embedder.spec.lexical_weight if embedder is not None else LEXICAL_WEIGHT
-        self.lexical_weight = lexical_weight
+        spec = embedder.spec if embedder is not None else None
+        if lexical_weight is None and spec is not None:
+            lexical_weight = spec.lexical_weight
+            if lexical_weight_english is None:
+                lexical_weight_english = spec.lexical_weight_english
+        self.lexical_weight = LEXICAL_WEIGHT if lexical_weight is None else lexical_weight
+        self.lexical_weight_english = self.lexical_weight if lexical_weight_english is None else lexical_weight_english
         self.bm25 = store.lexical
         self.chunks = store.chunk_store
         n = len(store.chunks)
@@ -99,7 +108,7 @@ class Retriever:
                 l_mean, l_std = float(pool.mean()), float(pool.std())
             sample = self._sample @ qvec
             d_mean, d_std = float(sample.mean()), float(sample.std())
-            w = self.lexical_weight
+            w = self.lexical_weight_english if is_english(query) else self.lexical_weight
             fused = {
                 i: w * _z(lexical_of(i), l_mean, l_std) + (1 - w) * _z(d, d_mean, d_std) for i, d in candidates.items()
             }

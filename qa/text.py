@@ -11,6 +11,8 @@ from pathlib import Path
 # A sentence ends at one of these, plus any closing quotes or brackets that follow.
 _SENTENCE_END = re.compile(r"(?:[。！？；!?;]+|…{1,2}|\.{3,})[”’」』）)】\"']*|\n+")
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = re.compile(rf"[{_CJK}]")
+_LATIN_WORD = re.compile(r"[a-z]+", re.IGNORECASE)
 _TERM = re.compile(rf"[{_CJK}]+|[0-9]+(?:\.[0-9]+)?|[a-z]+(?:'[a-z]+)?", re.IGNORECASE)
 
 
@@ -62,6 +64,12 @@ def normalize(text: str) -> str:
         folded = unicodedata.normalize("NFKC", ch).lower() if ord(ch) > 127 else ch.lower()
         out.append(folded if len(folded) == 1 else ch)
     return "".join(out).translate(_T2S)
+
+
+def is_english(text: str) -> bool:
+    """Whether a question is written in English: more Latin words than Chinese characters, so that a Chinese
+    question naming a Latin name (「MasterAgent是哪家公司发布的？」) stays Chinese."""
+    return len(_LATIN_WORD.findall(text)) > len(_HAN.findall(text))
 
 
 def terms(text: str) -> list[str]:

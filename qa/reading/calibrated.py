@@ -24,9 +24,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..text import normalize, overlap, sentence_spans, terms
+from ..text import is_english, normalize, overlap, sentence_spans, terms
 from ..types import Chunk, Document, Passage, Span
-from .question import Question, is_english
+from .question import Question
 from .transformer import BundledReader, ReaderError, best_of, span_at
 
 # The answerability model's inputs (reader.json's "answerability" names them; other names are an error). No

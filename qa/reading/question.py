@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
-from ..text import normalize, terms
+from ..text import is_english, normalize, terms
 from .segment import BREAKS, tagged
 
 # Question word patterns, most specific first.
@@ -110,11 +110,6 @@ def unseen_factor(weights: dict[str, float], lexicon: Lexicon) -> float:
         if not lexicon.knows(t) and (len(t) == 1 or t[0] < "\u3400"):
             factor *= UNSEEN_PENALTY if t[0] < "\u3400" else UNSEEN_CHAR_PENALTY
     return factor
-
-
-def is_english(text: str) -> bool:
-    """Whether most of a question's characters are Latin letters."""
-    return sum(c.isascii() and c.isalpha() for c in text) > len(text) / 2
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,8 @@ from ..reading.calibrated import (
     shifted,
     unseen_factor,
 )
-from ..reading.question import is_english
 from ..reading.transformer import BUNDLED, BundledReader, in_ranges
+from ..text import is_english
 from ..types import Passage
 from . import BENCH_DATA
 from .reader import cmrc_validation

@@ -94,6 +94,30 @@ def test_passages_report_all_scores(engine):
     assert a.passages[0].score >= a.passages[-1].score
 
 
+def test_an_english_question_is_mixed_with_the_models_english_lexical_weight(engine):
+    """BM25 over Chinese characters cannot match English words: an English question gets the model's own
+    (smaller) BM25 share, a Chinese one the Chinese share; a weight given explicitly applies to both."""
+    from qa.retrieval import Retriever
+
+    spec = engine.embedder.spec
+    assert spec.lexical_weight_english is not None and spec.lexical_weight_english < spec.lexical_weight
+    default = engine.retriever
+    assert (default.lexical_weight, default.lexical_weight_english) == (
+        spec.lexical_weight,
+        spec.lexical_weight_english,
+    )
+
+    def ranking(retriever, question):
+        return [(p.chunk.chunk_id, round(p.score, 6)) for p in retriever.retrieve(question, 5)]
+
+    english, chinese = "How large was Shenzhen's AI industry in 2024?", "2024年深圳人工智能产业规模是多少？"
+    as_english = Retriever(engine.store, engine.embedder, "hybrid", lexical_weight=spec.lexical_weight_english)
+    as_chinese = Retriever(engine.store, engine.embedder, "hybrid", lexical_weight=spec.lexical_weight)
+    assert ranking(default, english) == ranking(as_english, english) != ranking(as_chinese, english)
+    assert ranking(default, chinese) == ranking(as_chinese, chinese) != ranking(as_english, chinese)
+    assert (as_english.lexical_weight, as_english.lexical_weight_english) == (spec.lexical_weight_english,) * 2
+
+
 def test_to_dict_and_markdown(engine):
     import json
 
