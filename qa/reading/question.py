@@ -112,6 +112,20 @@ def unseen_factor(weights: dict[str, float], lexicon: Lexicon) -> float:
     return factor
 
 
+_QUESTION_END = re.compile(r"(?<=[?？])")
+_WORDY = re.compile(r"[A-Za-z\u3400-\u9fff]")
+
+
+def phrasings(text: str) -> list[str]:
+    """A question asked in both languages at once (「What is Moonlight's main business? 月光公司主营什么？」) as
+    its Chinese and its English questions, Chinese first; any other question as itself."""
+    parts = [c.strip() for c in _QUESTION_END.split(text) if _WORDY.search(c)]
+    english = [c for c in parts if is_english(c)]
+    if not english or len(english) == len(parts):
+        return [text]
+    return [" ".join(c for c in parts if not is_english(c)), " ".join(english)]
+
+
 @dataclass(frozen=True)
 class Question:
     """A cleaned question and what is known of it before reading any passage."""
@@ -125,10 +139,17 @@ class Question:
 
     @classmethod
     def analyse(cls, text: str, lexicon: Lexicon) -> Question:
-        nq = normalize(text)
-        kind, slot = question_type(nq)
-        weights = question_terms(text, slot, lexicon)
-        return cls(text, nq, kind, slot, weights, unseen_factor(weights, lexicon))
+        """The question as the readers see it; asked in two languages at once, the phrasing whose words the
+        articles use most (``phrasings``)."""
+        best = None
+        for phrasing in phrasings(text):
+            nq = normalize(phrasing)
+            kind, slot = question_type(nq)
+            weights = question_terms(phrasing, slot, lexicon)
+            q = cls(phrasing, nq, kind, slot, weights, unseen_factor(weights, lexicon))
+            if best is None or q.unseen > best.unseen:
+                best = q
+        return best
 
     @cached_property
     def english(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.lexical import BM25
-from qa.reading.question import UNSEEN_PENALTY, Question, question_type
+from qa.reading.question import UNSEEN_PENALTY, Question, phrasings, question_type
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +48,33 @@ def test_words_the_articles_never_use_lower_the_confidence(lexicon):
 def test_head_noun_and_neighbours_are_computed_on_demand(lexicon):
     q = Question.analyse("哪个城市举办了2008年奥运会？", lexicon)
     assert q.head == "城市" and q.beside == ("", "举办")
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        (
+            "Who co-founded Stardust? 星尘智能的联合创始人是谁？",
+            ["星尘智能的联合创始人是谁？", "Who co-founded Stardust?"],
+        ),
+        ("星尘智能的联合创始人是谁？", ["星尘智能的联合创始人是谁？"]),
+        ("MasterAgent是哪家公司发布的？", ["MasterAgent是哪家公司发布的？"]),  # a Latin name in a Chinese question
+        (
+            "Wow! eye Taiwan大赛由哪个机构主办？",
+            ["Wow! eye Taiwan大赛由哪个机构主办？"],
+        ),  # only ? and ？ end a question
+        ('Why was the group called "the Methodists?"', ['Why was the group called "the Methodists?"']),
+        ("深圳。规模是多少？", ["深圳。规模是多少？"]),
+    ],
+)
+def test_a_question_in_two_languages_has_two_phrasings(question, expected):
+    assert phrasings(question) == expected
+
+
+def test_the_phrasing_the_articles_use_is_the_one_read(lexicon):
+    q = Question.analyse("Who co-founded Stardust? 星尘智能的联合创始人是谁？", lexicon)
+    assert q.text == "星尘智能的联合创始人是谁？" and q.unseen == 1.0 and not q.english
+    alone = Question.analyse("Who co-founded Stardust?", lexicon)
+    assert alone.english and alone.unseen < 1.0, "English words are unseen in these Chinese articles"
+    english_articles = BM25.fit(["Stardust was co-founded by Lai Jie in 2022."])
+    assert Question.analyse("Who co-founded Stardust? 星尘智能的联合创始人是谁？", english_articles).english
