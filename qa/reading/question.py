@@ -14,6 +14,7 @@ from typing import Protocol
 from ..text import is_english, normalize, terms
 from .segment import BREAKS, tagged
 
+_COUNT = r"(?:几|[一两二三四五六七八九十]+|\d+)"  # 哪几个, 哪三个, 哪2个
 # Question word patterns, most specific first.
 QUESTION_TYPES: list[tuple[str, re.Pattern]] = [
     (
@@ -43,10 +44,18 @@ QUESTION_TYPES: list[tuple[str, re.Pattern]] = [
     (
         "org",
         re.compile(
-            r"(?:哪家(?:公司|企业|机构|单位|医院|银行)?|哪些(?:部门|单位|机构|公司|企业)|哪个(?:部门|单位|机构|公司|企业)|什么(?:部门|单位|机构|公司|企业))"
+            r"(?:哪家(?:公司|企业|机构|单位|医院|银行)?|哪些(?:部门|单位|机构|公司|企业)|哪个(?:部门|单位|机构|公司|企业)|什么(?:部门|单位|机构|公司|企业)|"
+            rf"哪{_COUNT}[个家](?:部门|单位|机构|公司|企业|医院|银行))"
         ),
     ),
-    ("what", re.compile(r"(?:什么|哪些|哪个|哪种|哪一?项|哪|何|\bwhat\b|\bwhich\b)", re.I)),
+    # 「哪三个」「哪两条」「哪一部」: the count belongs to the question word (the answer is a list, or one of them).
+    (
+        "what",
+        re.compile(
+            rf"(?:哪{_COUNT}(?:[个种家位类项所条座名件]|部(?!分))|什么|哪些|哪个|哪种|哪一?项|哪|何|\bwhat\b|\bwhich\b)",
+            re.I,
+        ),
+    ),
 ]
 # Question-only words: they say what is asked, not what the answer sentence contains.
 STOP = set(

@@ -22,6 +22,9 @@ def lexicon():
         ("VLA是什么意思？", "definition", "是什么意思"),
         ("展会在哪里举办？", "place", "在哪"),
         ("How many robots were delivered?", "number", "How many"),
+        ("《指导意见》由哪三个部门联合发布？", "org", "哪三个部门"),  # the count is part of the question word
+        ("哪两条线路在此交会？", "what", "哪两条"),
+        ("审查委员分为哪两部分？", "what", "哪"),  # 部分 is a noun, not a measure word
         ("深圳人工智能", None, None),
     ],
 )
@@ -78,3 +81,8 @@ def test_the_phrasing_the_articles_use_is_the_one_read(lexicon):
     assert alone.english and alone.unseen < 1.0, "English words are unseen in these Chinese articles"
     english_articles = BM25.fit(["Stardust was co-founded by Lai Jie in 2022."])
     assert Question.analyse("Who co-founded Stardust? 星尘智能的联合创始人是谁？", english_articles).english
+
+
+def test_a_count_in_the_question_word_is_not_a_word_the_articles_must_use(lexicon):
+    q = Question.analyse("星尘智能的联合创始人是哪两个人？", lexicon)
+    assert "两" not in q.weights and q.unseen == 1.0, "两 appears nowhere in the articles but is no content word"
