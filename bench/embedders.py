@@ -13,6 +13,7 @@ from qa import Settings
 from qa.embedding import Embedder, resolve
 from qa.engine import QA
 from qa.eval import squad
+from qa.eval.metrics import mrr_at, recall_at
 from qa.retrieval import Retriever
 
 from .common import DATA, table, write
@@ -61,9 +62,9 @@ def run(limit: int | None = None) -> dict:
                         "lexical weight": w,
                         "default": "✓" if abs(w - default) < 1e-9 else "",
                         "n": len(ranks),
-                        "rank-1": sum(r == 1 for r in ranks) / len(ranks),
-                        "recall@5": sum(r is not None and r <= 5 for r in ranks) / len(ranks),
-                        "MRR@10": sum(1 / r for r in ranks if r) / len(ranks),
+                        "rank-1": recall_at(ranks, 1),
+                        "recall@5": recall_at(ranks, 5),
+                        "MRR@10": mrr_at(ranks, 10),
                     }
                 )
     cols = ["model", "questions", "lexical weight", "default", "n", "rank-1", "recall@5", "MRR@10"]

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from qa.eval import squad
+from qa.eval.metrics import mrr_at, recall_at
 from qa.retrieval import Retriever
 
 from .common import DATA, table, write
@@ -19,8 +20,8 @@ CJK_REGEX = r"[\u4e00-\u9fff]|[A-Za-z0-9]+"  # one token per Chinese character: 
 def _ranks(results: list[list[str]], golds: list[str]) -> dict:
     ranks = [r.index(g) + 1 if g in r else None for r, g in zip(results, golds)]
     return {
-        "recall@5": float(np.mean([x is not None and x <= 5 for x in ranks])),
-        "mrr@10": float(np.mean([1 / x if x is not None and x <= 10 else 0.0 for x in ranks])),
+        "recall@5": recall_at(ranks, 5),
+        "mrr@10": mrr_at(ranks, 10),
         "empty_results": sum(1 for r in results if not r),
     }
 

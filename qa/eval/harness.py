@@ -20,7 +20,7 @@ import numpy as np
 from ..config import Settings
 from ..types import Passage
 from . import squad
-from .metrics import exact_match, f1_score
+from .metrics import exact_match, f1_score, mrr_at, recall_at
 from .squad import Item, documents_from_squad, is_squad, items_crosslingual, items_jsonl, items_squad
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,12 @@ def evaluate(engine, items: list[Item], k: int = 5, gold_by: str = "doc_id", dro
     m = {
         "questions": len(items),
         "answerable": len(ranks),
-        "recall@1": _mean([r is not None and r <= 1 for r in ranks]),
-        "recall@5": _mean([r is not None and r <= 5 for r in ranks]),
-        "recall@10": _mean([r is not None and r <= 10 for r in ranks]),
-        "mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in ranks]),
-        "answer_recall@5": _mean([r is not None and r <= 5 for r in answer_ranks]),
-        "answer_mrr@10": _mean([1.0 / r if r is not None and r <= 10 else 0.0 for r in answer_ranks]),
+        "recall@1": recall_at(ranks, 1),
+        "recall@5": recall_at(ranks, 5),
+        "recall@10": recall_at(ranks, 10),
+        "mrr@10": mrr_at(ranks, 10),
+        "answer_recall@5": recall_at(answer_ranks, 5),
+        "answer_mrr@10": mrr_at(answer_ranks, 10),
         "em": 100 * _mean(em),
         "f1": 100 * _mean(f1),
         "em_no_abstain": 100 * _mean(em_forced),

@@ -67,3 +67,13 @@ def exact_match(prediction: str, answers: list[str]) -> float:
         return 0.0
     strip = lambda s: "".join(ch for ch in str(s).lower().strip() if ch not in CMRC_PUNCT)  # noqa: E731
     return float(any(strip(prediction) == strip(a) for a in answers))
+
+
+def recall_at(ranks: list[int | None], k: int) -> float:
+    """Share of questions whose gold item is ranked within the first ``k`` (rank ``None``: not found)."""
+    return sum(r is not None and r <= k for r in ranks) / len(ranks) if ranks else 0.0
+
+
+def mrr_at(ranks: list[int | None], k: int = 10) -> float:
+    """Mean reciprocal rank of the gold item, counting only ranks within the first ``k``."""
+    return sum(1.0 / r for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 0.0

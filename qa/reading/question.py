@@ -130,9 +130,8 @@ def phrasings(text: str) -> list[str]:
     its Chinese and its English questions, Chinese first; any other question as itself."""
     parts = [c.strip() for c in _QUESTION_END.split(text) if _WORDY.search(c)]
     english = [c for c in parts if is_english(c)]
-    if not english or len(english) == len(parts):
-        return [text]
-    return [" ".join(c for c in parts if not is_english(c)), " ".join(english)]
+    chinese = [c for c in parts if c not in english]
+    return [" ".join(chinese), " ".join(english)] if english and chinese else [text]
 
 
 @dataclass(frozen=True)
@@ -150,15 +149,14 @@ class Question:
     def analyse(cls, text: str, lexicon: Lexicon) -> Question:
         """The question as the readers see it; asked in two languages at once, the phrasing whose words the
         articles use most (``phrasings``)."""
-        best = None
-        for phrasing in phrasings(text):
-            nq = normalize(phrasing)
-            kind, slot = question_type(nq)
-            weights = question_terms(phrasing, slot, lexicon)
-            q = cls(phrasing, nq, kind, slot, weights, unseen_factor(weights, lexicon))
-            if best is None or q.unseen > best.unseen:
-                best = q
-        return best
+        return max((cls._analyse_one(p, lexicon) for p in phrasings(text)), key=lambda q: q.unseen)
+
+    @classmethod
+    def _analyse_one(cls, text: str, lexicon: Lexicon) -> Question:
+        nq = normalize(text)
+        kind, slot = question_type(nq)
+        weights = question_terms(text, slot, lexicon)
+        return cls(text, nq, kind, slot, weights, unseen_factor(weights, lexicon))
 
     @cached_property
     def english(self) -> bool:

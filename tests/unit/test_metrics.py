@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa.eval.metrics import cmrc_tokens, exact_match, f1_score
+from qa.eval.metrics import cmrc_tokens, exact_match, f1_score, mrr_at, recall_at
 
 
 def test_tokens():
@@ -25,3 +25,9 @@ def test_tokens():
 def test_hand_worked_examples(pred, golds, em, f1):
     assert exact_match(pred, golds) == em
     assert f1_score(pred, golds) == pytest.approx(f1)
+
+
+def test_rank_metrics_count_only_ranks_within_k():
+    ranks = [1, 3, None, 12]
+    assert recall_at(ranks, 1) == 0.25 and recall_at(ranks, 5) == 0.5 and recall_at([], 5) == 0.0
+    assert mrr_at(ranks, 10) == pytest.approx((1 + 1 / 3) / 4) and mrr_at([], 10) == 0.0
