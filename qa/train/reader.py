@@ -174,10 +174,12 @@ def train(
     threads: int | None = None,
     init: Path | None = None,
     train_embeddings: bool = False,
+    hard_negative: float = 0.25,
 ) -> Path:
     """Fine-tune ``base`` (or, with ``init``, continue from that earlier run's checkpoint or exported reader folder
     with a fresh optimizer and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present.
-    The word embeddings stay frozen unless ``train_embeddings``."""
+    The word embeddings stay frozen unless ``train_embeddings``; ``hard_negative``: the share of questions that also
+    get a no-answer window of another paragraph of their article."""
     import torch
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
@@ -192,7 +194,7 @@ def train(
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     rng = random.Random(seed)
     train_qs, _ = training_questions(data)
-    exs = examples(tokenizer, train_qs, rng)
+    exs = examples(tokenizer, train_qs, rng, hard_negative=hard_negative)
     batches = []
     for epoch in range(math.ceil(epochs)):
         batches += _batches(exs, batch_size, random.Random(seed + epoch))
@@ -335,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         help="continue from an earlier run's checkpoint.pt or an exported reader folder (fresh schedule)",
     )
     ap.add_argument("--train-embeddings", action="store_true", help="train the word embeddings too (frozen by default)")
+    ap.add_argument(
+        "--hard-negative",
+        type=float,
+        default=0.25,
+        help="share of questions that also get a no-answer window of another paragraph of their article",
+    )
     ap.add_argument("--export", action="store_true", help="write the trained reader into --out")
     ap.add_argument(
         "--evaluate",
@@ -386,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         args.threads,
         args.init,
         args.train_embeddings,
+        args.hard_negative,
     )
     return 0
 

@@ -169,6 +169,36 @@ def reader():
     return BundledReader()
 
 
+def test_training_examples_add_a_hard_negative_from_another_paragraph_of_the_article():
+    """``--hard-negative``: that share of questions also gets a no-answer window (target position 0) read from
+    another paragraph of their article, never one that holds their answer; 0 adds none."""
+    import random
+
+    from tokenizers import Tokenizer
+
+    from qa.train.reader import RawQuestion, examples
+
+    tokenizer = Tokenizer.from_file(str(BUNDLED / "tokenizer.json"))
+    first, second = "星尘智能交付了1000台机器人。", "元戎启行推出了无图智驾方案。"
+    third = "工厂里的1000台机器人来自星尘智能。"
+    qs = [
+        RawQuestion("1", "深圳", "星尘智能交付了多少台机器人？", first, (("1000台", 7),)),
+        RawQuestion("2", "深圳", "谁推出了无图智驾方案？", second, (("元戎启行", 0),)),
+        RawQuestion("3", "深圳", "工厂里的机器人来自哪家公司？", third, (("星尘智能", 15),)),
+    ]
+
+    def negatives(share: float) -> list[str]:
+        exs = examples(tokenizer, qs, random.Random(0), keep_negative=0.0, hard_negative=share)
+        assert sum((e.start, e.end) != (0, 0) for e in exs) == 3  # every answer window is kept
+        no_answer = [e.window for e in exs if (e.start, e.end) == (0, 0)]
+        return [tokenizer.decode(w.ids[w.first : -1]).replace(" ", "") for w in no_answer]
+
+    assert negatives(0.0) == []
+    hard = negatives(1.0)
+    # question 1's article holds one paragraph without 1000台, question 3's one without 星尘智能
+    assert len(hard) == 3 and hard[0] == second and hard[1] in (first, third) and hard[2] == second
+
+
 def test_reader_reads_a_span_verbatim(reader):
     context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
     prob, a, b = reader.read("2024年深圳人工智能产业规模是多少？", [context])[0]
