@@ -109,10 +109,13 @@ def _training_summary(checkpoint: Path) -> str:
     info_path = checkpoint.parent / "train_info.json"
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
     summary = ", ".join(
-        f"{k} {info[k]}" for k in ("questions", "windows", "steps", "batch", "lr", "epochs") if k in info
+        f"{k} {info[k]}"
+        for k in ("questions", "windows", "steps", "batch", "lr", "epochs", "hard_negative")
+        if k in info
     )
-    if info.get("init"):
-        summary += f"; continuing a run of {_training_summary(Path(info['init']))}"
+    if info.get("init"):  # an earlier run's checkpoint (its train_info.json beside it), or an exported reader folder
+        earlier = _training_summary(Path(info["init"]))
+        summary += f"; continuing {'a run of ' + earlier if earlier else info['init']}"
     return summary
 
 

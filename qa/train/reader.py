@@ -296,6 +296,7 @@ def train(
                 "base": str(base),
                 "init": str(init) if init else None,
                 "train_embeddings": train_embeddings,
+                "hard_negative": hard_negative,
             },
             indent=1,
         ),

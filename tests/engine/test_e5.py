@@ -199,6 +199,27 @@ def test_training_examples_add_a_hard_negative_from_another_paragraph_of_the_art
     assert len(hard) == 3 and hard[0] == second and hard[1] in (first, third) and hard[2] == second
 
 
+def test_the_model_card_names_each_run_and_what_it_continued(tmp_path):
+    """The card's training line: the run's settings (its hard-negative share too), then the run or the exported
+    reader folder it continued from."""
+    from qa.train.export import _training_summary
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "train_info.json").write_text(json.dumps({"steps": 1045, "lr": 1e-4, "init": None}))
+    info = {"steps": 433, "lr": 5e-5, "hard_negative": 1.0, "init": str(first / "checkpoint.pt")}
+    (second / "train_info.json").write_text(json.dumps(info))
+    assert _training_summary(second / "checkpoint.pt") == (
+        "steps 433, lr 5e-05, hard_negative 1.0; continuing a run of steps 1045, lr 0.0001"
+    )
+    (second / "train_info.json").write_text(json.dumps(dict(info, init="qa/models/e5-reader")))
+    assert (
+        _training_summary(second / "checkpoint.pt")
+        == "steps 433, lr 5e-05, hard_negative 1.0; continuing qa/models/e5-reader"
+    )
+
+
 def test_reader_reads_a_span_verbatim(reader):
     context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
     prob, a, b = reader.read("2024年深圳人工智能产业规模是多少？", [context])[0]
