@@ -22,8 +22,9 @@ import numpy as np
 
 from qa.eval.metrics import exact_match, f1_score
 from qa.reading.question import question_type
+from qa.reading.segment import BREAKS
 from qa.reading.transformer import BUNDLED, BundledReader
-from qa.reading.windows import best_span, tidy
+from qa.reading.windows import best_span, span_grid, tidy
 from qa.text import normalize
 
 from .common import table, write
@@ -31,7 +32,7 @@ from .common import table, write
 log = logging.getLogger("bench")
 
 EDGE = 8  # characters beside a span compared with the question
-PUNCT = set("，。；：！？,.;:!?、（）()《》“”「」『』\"'\n ")
+PUNCT = BREAKS | set("\"'")
 STOPS = set("。；！？!?;")
 FUNCTION_END = set("的了在是于和与及为而等着过地得也都")
 FUNCTION_START = set("在是于为由从和与及被把将对向以而")
@@ -99,12 +100,7 @@ def spans(reader: BundledReader, question: str, context: str, k: int) -> list[tu
     ws, _, start, end = reader.logits(question, [context])
     i = max(range(len(ws)), key=lambda i: best_span(start[i], end[i], ws[i], cap, penalty)[0])
     w = ws[i]
-    slots = np.array([t for t in w.context_slots if w.offsets[t][1] > w.offsets[t][0]])
-    grid = start[i][slots][:, None] + end[i][slots][None, :]
-    n = np.arange(len(slots))
-    length = n[None, :] - n[:, None]
-    grid[(length < 0) | (length > cap)] = -np.inf
-    grid -= penalty * np.maximum(length, 0)
+    slots, _, grid = span_grid(start[i], end[i], w, cap, penalty)
     out, seen = [], set()
     for flat in np.argsort(-grid, axis=None)[: 4 * k]:
         r, c = divmod(int(flat), grid.shape[1])

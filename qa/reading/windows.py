@@ -90,18 +90,28 @@ def best_span(
     context's characters between its first token's start and its last token's end. ``length_penalty``
     (log-probability per token beyond the first) picks the span; the score returned is its own, unpenalised.
     """
-    slots = np.array([i for i in w.context_slots if w.offsets[i][1] > w.offsets[i][0]])
     null = float(start[0] + end[0])
+    slots, grid, pick = span_grid(start, end, w, max_answer_tokens, length_penalty)
     if len(slots) == 0:
         return float("-inf"), 0, 0, null
+    i, j = np.unravel_index(int(np.argmax(pick)), grid.shape)
+    return float(grid[i, j]), w.offsets[slots[i]][0], w.offsets[slots[j]][1], null
+
+
+def span_grid(
+    start: np.ndarray, end: np.ndarray, w: Window, max_answer_tokens: int, length_penalty: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The window's context token indexes (``slots``), and over them the score of every span [i, j] (start +
+    end log-probability; -inf for j < i or longer than ``max_answer_tokens`` tokens beyond i) and the score less
+    ``length_penalty`` per token beyond the first, by which spans are picked."""
+    slots = np.array([i for i in w.context_slots if w.offsets[i][1] > w.offsets[i][0]], dtype=int)
     s, e = start[slots], end[slots]
     grid = s[:, None] + e[None, :]
     k = np.arange(len(slots))
     length = k[None, :] - k[:, None]
     grid[(length < 0) | (length > max_answer_tokens)] = -np.inf
     pick = grid - length_penalty * np.maximum(length, 0) if length_penalty else grid
-    i, j = np.unravel_index(int(np.argmax(pick)), grid.shape)
-    return float(grid[i, j]), w.offsets[slots[i]][0], w.offsets[slots[j]][1], null
+    return slots, grid, pick
 
 
 def strip_space(text: str, a: int, b: int) -> tuple[int, int]:
