@@ -110,7 +110,7 @@ def _training_summary(checkpoint: Path) -> str:
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
     summary = ", ".join(
         f"{k} {info[k]}"
-        for k in ("questions", "windows", "steps", "batch", "lr", "epochs", "hard_negative")
+        for k in ("questions", "windows", "steps", "batch", "lr", "epochs", "hard_negative", "swap_negative")
         if k in info
     )
     if info.get("init"):  # an earlier run's checkpoint (its train_info.json beside it), or an exported reader folder

@@ -10,7 +10,9 @@ its articles) plus the *training* articles (``qa.squad.part_of``) of DRCD dev, X
 questions over the Chinese paragraphs (cross-lingual). Never CMRC 2018 dev, never held-out or
 validation articles. Each question gives every window that holds its answer, 40% of its other
 windows (target: position 0, "no answer here") and, for one question in four, a window of another
-paragraph of the same article without the answer (a hard negative, teaching abstention).
+paragraph of the same article without the answer (a hard negative, teaching abstention; ``--hard-negative``
+sets the share) and, with ``--swap-negative``, a share of the questions that name their article's title asked
+about another title or answer instead, over their answer window, as no-answer.
 
 Settings follow the CPU probe in the reader issue: windows of 192 tokens overlapping by 64, frozen
 word embeddings, no dropout, bf16 autocast, batch 32, AdamW lr 1e-4, 6% warm-up then linear decay.
@@ -101,13 +103,23 @@ def token_span(w: Window, a: int, b: int) -> tuple[int, int] | None:
 
 
 def examples(
-    tokenizer, qs: list[RawQuestion], rng: random.Random, keep_negative: float = 0.4, hard_negative: float = 0.25
+    tokenizer,
+    qs: list[RawQuestion],
+    rng: random.Random,
+    keep_negative: float = 0.4,
+    hard_negative: float = 0.25,
+    swap_negative: float = 0.0,
 ) -> list[Example]:
+    """Training windows of ``qs`` (see the module docstring). ``swap_negative``: the share of questions naming
+    their article's title that are also asked with another article's title or answer in its place, over the
+    window holding the answer, as no-answer (「美国的…」 over a passage about 深圳)."""
     by_title: dict[str, list[str]] = {}
     for q in qs:
         ctxs = by_title.setdefault(q.title, [])
         if q.context not in ctxs:
             ctxs.append(q.context)
+    names = set(by_title) | {q.answers[0][0] for q in qs}
+    stand_ins = sorted(t for t in names if len(t) >= 2)
     cache: dict[str, tuple] = {}
 
     def tokens(c: str):
@@ -132,7 +144,22 @@ def examples(
         if others and rng.random() < hard_negative:
             ws = windows(q_ids, *tokens(rng.choice(others)))
             out.append(Example(rng.choice(ws), 0, 0))
+        if swap_negative and len(q.title) >= 2 and q.title in q.question and rng.random() < swap_negative:
+            out.extend(swapped(tokenizer, q, a, len(text), stand_ins, tokens(q.context), rng))
     return out
+
+
+def swapped(tokenizer, q: RawQuestion, a: int, n: int, stand_ins: list[str], tokens, rng: random.Random) -> list:
+    """``q`` asked with a stand-in for its title, one neither the question nor its paragraph uses, over the
+    window holding its answer (characters [a, a + n)): a no-answer ``Example`` (none when no stand-in is found
+    in 20 draws)."""
+    for _ in range(20):
+        other = rng.choice(stand_ins)
+        if other not in q.context and other not in q.question and q.title not in other:
+            q_ids = question_ids(tokenizer, q.question.replace(q.title, other))
+            held = [w for w in windows(q_ids, *tokens) if token_span(w, a, a + n)]
+            return [Example(held[0], 0, 0)] if held else []
+    return []
 
 
 def training_questions(data: Path) -> tuple[list[RawQuestion], list[RawQuestion]]:
@@ -175,11 +202,13 @@ def train(
     init: Path | None = None,
     train_embeddings: bool = False,
     hard_negative: float = 0.25,
+    swap_negative: float = 0.0,
 ) -> Path:
     """Fine-tune ``base`` (or, with ``init``, continue from that earlier run's checkpoint or exported reader folder
     with a fresh optimizer and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present.
     The word embeddings stay frozen unless ``train_embeddings``; ``hard_negative``: the share of questions that also
-    get a no-answer window of another paragraph of their article."""
+    get a no-answer window of another paragraph of their article; ``swap_negative``: of those naming their title,
+    the share also asked about another title or answer (``swapped``)."""
     import torch
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
@@ -194,7 +223,7 @@ def train(
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     rng = random.Random(seed)
     train_qs, _ = training_questions(data)
-    exs = examples(tokenizer, train_qs, rng, hard_negative=hard_negative)
+    exs = examples(tokenizer, train_qs, rng, hard_negative=hard_negative, swap_negative=swap_negative)
     batches = []
     for epoch in range(math.ceil(epochs)):
         batches += _batches(exs, batch_size, random.Random(seed + epoch))
@@ -297,6 +326,7 @@ def train(
                 "init": str(init) if init else None,
                 "train_embeddings": train_embeddings,
                 "hard_negative": hard_negative,
+                "swap_negative": swap_negative,
             },
             indent=1,
         ),
@@ -343,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.25,
         help="share of questions that also get a no-answer window of another paragraph of their article",
+    )
+    ap.add_argument(
+        "--swap-negative",
+        type=float,
+        default=0.0,
+        help="share of questions naming their article's title also asked, as no-answer, about another title or answer",
     )
     ap.add_argument("--export", action="store_true", help="write the trained reader into --out")
     ap.add_argument(
@@ -396,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         args.init,
         args.train_embeddings,
         args.hard_negative,
+        args.swap_negative,
     )
     return 0
 

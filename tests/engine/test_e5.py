@@ -199,24 +199,61 @@ def test_training_examples_add_a_hard_negative_from_another_paragraph_of_the_art
     assert len(hard) == 3 and hard[0] == second and hard[1] in (first, third) and hard[2] == second
 
 
+def test_training_examples_ask_a_question_about_another_title_as_no_answer():
+    """``--swap-negative``: a question naming its article's title is also asked with another article's title or
+    answer in its place, over its own answer window, as no-answer; never with a name its paragraph or question uses,
+    and a question that does not name its title gets none."""
+    import random
+
+    from tokenizers import Tokenizer
+
+    from qa.train.reader import RawQuestion, examples
+
+    tokenizer = Tokenizer.from_file(str(BUNDLED / "tokenizer.json"))
+    qs = [
+        RawQuestion("1", "深圳", "深圳交付了多少台机器人？", "深圳和上海交付了1000台机器人。", (("1000台", 7),)),
+        RawQuestion("2", "杭州", "杭州推出了什么方案？", "杭州推出了无图智驾方案。", (("无图智驾方案", 5),)),
+        RawQuestion("3", "元戎启行", "谁发布了城市领航？", "元戎启行发布了城市领航。", (("元戎启行", 0),)),
+    ]
+
+    def negatives(share: float) -> list[tuple[str, str]]:
+        exs = examples(tokenizer, qs, random.Random(0), keep_negative=0.0, hard_negative=0.0, swap_negative=share)
+        assert sum((e.start, e.end) != (0, 0) for e in exs) == 3  # every answer window is kept
+        no_answer = [e.window for e in exs if (e.start, e.end) == (0, 0)]
+        return [
+            (
+                tokenizer.decode(w.ids[: w.first]).replace(" ", "").replace("?", "？"),  # NFKC: ？ → ?
+                tokenizer.decode(w.ids[w.first : -1]).replace(" ", ""),
+            )
+            for w in no_answer
+        ]
+
+    assert negatives(0.0) == []
+    (q1, c1), (q2, c2) = negatives(1.0)
+    assert c1 == qs[0].context and c2 == qs[1].context  # the window that holds the answer
+    # 深圳's stand-in is neither 上海 nor 1000台 (its paragraph uses them): 杭州, 无图智驾方案 or 元戎启行
+    assert q1 in {f"{x}交付了多少台机器人？" for x in ("杭州", "无图智驾方案", "元戎启行")}
+    assert q2 in {f"{x}推出了什么方案？" for x in ("深圳", "1000台", "元戎启行")}
+
+
 def test_the_model_card_names_each_run_and_what_it_continued(tmp_path):
-    """The card's training line: the run's settings (its hard-negative share too), then the run or the exported
-    reader folder it continued from."""
+    """The card's training line: the run's settings (its hard- and swap-negative shares too), then the run or the
+    exported reader folder it continued from."""
     from qa.train.export import _training_summary
 
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
     (first / "train_info.json").write_text(json.dumps({"steps": 1045, "lr": 1e-4, "init": None}))
-    info = {"steps": 433, "lr": 5e-5, "hard_negative": 1.0, "init": str(first / "checkpoint.pt")}
+    info = {"steps": 433, "lr": 5e-5, "hard_negative": 1.0, "swap_negative": 0.5, "init": str(first / "checkpoint.pt")}
     (second / "train_info.json").write_text(json.dumps(info))
     assert _training_summary(second / "checkpoint.pt") == (
-        "steps 433, lr 5e-05, hard_negative 1.0; continuing a run of steps 1045, lr 0.0001"
+        "steps 433, lr 5e-05, hard_negative 1.0, swap_negative 0.5; continuing a run of steps 1045, lr 0.0001"
     )
     (second / "train_info.json").write_text(json.dumps(dict(info, init="qa/models/e5-reader")))
     assert (
         _training_summary(second / "checkpoint.pt")
-        == "steps 433, lr 5e-05, hard_negative 1.0; continuing qa/models/e5-reader"
+        == "steps 433, lr 5e-05, hard_negative 1.0, swap_negative 0.5; continuing qa/models/e5-reader"
     )
 
 
