@@ -40,10 +40,16 @@ from .windows import (
 log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "models" / "e5-reader"
-REBUILD = (
-    "python -m qa.train.convert_e5 && python -m qa.train_reader --data ../shared/train "
-    "&& python -m qa.train_reader --export --data ../shared/train "
-    "&& python -m qa.train.calibrate --data ../shared/train"
+REBUILD = " && ".join(  # the bundled reader's recipe: a first run, a second from its export, then reader.json
+    (
+        "python -m qa.train.convert_e5",
+        "python -m qa.train_reader --data ../shared/train",
+        "python -m qa.train_reader --export --data ../shared/train --out build/reader-first",
+        "python -m qa.train_reader --data ../shared/train --init build/reader-first --epochs 0.5 --lr 5e-5 "
+        "--hard-negative 1.0 --swap-negative 0.5 --work build/reader-second",
+        "python -m qa.train_reader --export --data ../shared/train --work build/reader-second",
+        "python -m qa.train.calibrate --data ../shared/train",
+    )
 )
 
 
