@@ -118,7 +118,7 @@ def examples(
         ctxs = by_title.setdefault(q.title, [])
         if q.context not in ctxs:
             ctxs.append(q.context)
-    names = set(by_title) | {q.answers[0][0] for q in qs}
+    names = set(by_title) | {q.answers[0][0] for q in qs} if swap_negative else set()
     stand_ins = sorted(t for t in names if len(t) >= 2)
     cache: dict[str, tuple] = {}
 

@@ -169,6 +169,19 @@ def reader():
     return BundledReader()
 
 
+def _no_answer_windows(tokenizer, exs) -> list[tuple[str, str]]:
+    """(question, context) text of the training examples targeting position 0, spaces dropped (NFKC made ？ ?)."""
+
+    def text(ids) -> str:
+        return tokenizer.decode(ids).replace(" ", "")
+
+    return [
+        (text(e.window.ids[: e.window.first]).replace("?", "？"), text(e.window.ids[e.window.first : -1]))
+        for e in exs
+        if (e.start, e.end) == (0, 0)
+    ]
+
+
 def test_training_examples_add_a_hard_negative_from_another_paragraph_of_the_article():
     """``--hard-negative``: that share of questions also gets a no-answer window (target position 0) read from
     another paragraph of their article, never one that holds their answer; 0 adds none."""
@@ -190,8 +203,7 @@ def test_training_examples_add_a_hard_negative_from_another_paragraph_of_the_art
     def negatives(share: float) -> list[str]:
         exs = examples(tokenizer, qs, random.Random(0), keep_negative=0.0, hard_negative=share)
         assert sum((e.start, e.end) != (0, 0) for e in exs) == 3  # every answer window is kept
-        no_answer = [e.window for e in exs if (e.start, e.end) == (0, 0)]
-        return [tokenizer.decode(w.ids[w.first : -1]).replace(" ", "") for w in no_answer]
+        return [context for _, context in _no_answer_windows(tokenizer, exs)]
 
     assert negatives(0.0) == []
     hard = negatives(1.0)
@@ -219,14 +231,7 @@ def test_training_examples_ask_a_question_about_another_title_as_no_answer():
     def negatives(share: float) -> list[tuple[str, str]]:
         exs = examples(tokenizer, qs, random.Random(0), keep_negative=0.0, hard_negative=0.0, swap_negative=share)
         assert sum((e.start, e.end) != (0, 0) for e in exs) == 3  # every answer window is kept
-        no_answer = [e.window for e in exs if (e.start, e.end) == (0, 0)]
-        return [
-            (
-                tokenizer.decode(w.ids[: w.first]).replace(" ", "").replace("?", "？"),  # NFKC: ？ → ?
-                tokenizer.decode(w.ids[w.first : -1]).replace(" ", ""),
-            )
-            for w in no_answer
-        ]
+        return _no_answer_windows(tokenizer, exs)
 
     assert negatives(0.0) == []
     (q1, c1), (q2, c2) = negatives(1.0)
