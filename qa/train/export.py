@@ -113,9 +113,13 @@ def _training_summary(checkpoint: Path) -> str:
         for k in ("questions", "windows", "steps", "batch", "lr", "epochs", "hard_negative", "swap_negative")
         if k in info
     )
-    if info.get("init"):  # an earlier run's checkpoint (its train_info.json beside it), or an exported reader folder
-        earlier = _training_summary(Path(info["init"]))
-        summary += f"; continuing {'a run of ' + earlier if earlier else info['init']}"
+    init = Path(info["init"]) if info.get("init") else None
+    if init is not None and init.is_dir():  # an exported reader folder: the training its model card names
+        earlier = _card_training(init)
+        summary += f"; continuing {init} ({earlier})" if earlier else f"; continuing {init}"
+    elif init is not None:  # an earlier run's checkpoint, its train_info.json beside it
+        earlier = _training_summary(init)
+        summary += f"; continuing {'a run of ' + earlier if earlier else init}"
     return summary
 
 
@@ -210,7 +214,7 @@ def average(folders: list[Path], out: Path) -> Path:
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "reader.json"):
         if (first / name).is_file() and (first / name).resolve() != (out / name).resolve():
             shutil.copyfile(first / name, out / name)
-    runs = "; ".join(f"({i + 1}) {_card_training(f)}" for i, f in enumerate(folders))
+    runs = "; ".join(f"({i + 1}) {_card_training(f) or f.name}" for i, f in enumerate(folders))
     card = CARD.format(
         vocab=states[0][WORD].shape[0], info=f"the element-wise mean of {len(folders)} runs' weights: {runs}"
     )
@@ -221,8 +225,8 @@ def average(folders: list[Path], out: Path) -> Path:
     return out
 
 
-def _card_training(folder: Path) -> str:
-    """The training summary in a reader folder's model card (``export`` wrote it), else the folder's name."""
+def _card_training(folder: Path) -> str | None:
+    """The training summary in a reader folder's model card (``export`` wrote it), if it has one."""
     card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").is_file() else ""
     m = re.search(r"Training \(`python -m qa\.train_reader`, (.*?)\): CMRC", card, re.S)
-    return m.group(1).replace("\n", " ") if m else folder.name
+    return m.group(1).replace("\n", " ") if m else None

@@ -243,8 +243,8 @@ def test_training_examples_ask_a_question_about_another_title_as_no_answer():
 
 def test_the_model_card_names_each_run_and_what_it_continued(tmp_path):
     """The card's training line: the run's settings (its hard- and swap-negative shares too), then the run or the
-    exported reader folder it continued from."""
-    from qa.train.export import _training_summary
+    exported reader folder it continued from, with the training that folder's model card names."""
+    from qa.train.export import CARD, _training_summary
 
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
@@ -255,10 +255,26 @@ def test_the_model_card_names_each_run_and_what_it_continued(tmp_path):
     assert _training_summary(second / "checkpoint.pt") == (
         "steps 433, lr 5e-05, hard_negative 1.0, swap_negative 0.5; continuing a run of steps 1045, lr 0.0001"
     )
-    (second / "train_info.json").write_text(json.dumps(dict(info, init="qa/models/e5-reader")))
-    assert (
-        _training_summary(second / "checkpoint.pt")
-        == "steps 433, lr 5e-05, hard_negative 1.0, swap_negative 0.5; continuing qa/models/e5-reader"
+    exported = tmp_path / "exported"  # an exported reader folder: its card names the runs behind it
+    exported.mkdir()
+    (second / "train_info.json").write_text(json.dumps(dict(info, init=str(exported))))
+    assert _training_summary(second / "checkpoint.pt") == (
+        f"steps 433, lr 5e-05, hard_negative 1.0, swap_negative 0.5; continuing {exported}"
+    )
+    (exported / "README.md").write_text(CARD.format(vocab=100, info="steps 1045, lr 0.0001"), encoding="utf-8")
+    assert _training_summary(second / "checkpoint.pt") == (
+        f"steps 433, lr 5e-05, hard_negative 1.0, swap_negative 0.5; continuing {exported} (steps 1045, lr 0.0001)"
+    )
+    third, exported2 = tmp_path / "third", tmp_path / "exported2"  # continuing that run's export: the whole chain
+    third.mkdir()
+    exported2.mkdir()
+    (exported2 / "README.md").write_text(
+        CARD.format(vocab=100, info=_training_summary(second / "checkpoint.pt")), encoding="utf-8"
+    )
+    (third / "train_info.json").write_text(json.dumps({"steps": 481, "init": str(exported2)}))
+    assert _training_summary(third / "checkpoint.pt") == (
+        f"steps 481; continuing {exported2} (steps 433, lr 5e-05, hard_negative 1.0, swap_negative 0.5; "
+        f"continuing {exported} (steps 1045, lr 0.0001))"
     )
 
 
