@@ -278,6 +278,35 @@ def test_the_model_card_names_each_run_and_what_it_continued(tmp_path):
     )
 
 
+def test_averaged_readers_hold_the_mean_of_their_weights_and_still_read(tmp_path):
+    """``--average``: the element-wise mean of exported readers (here the bundled one and a copy whose QA head is
+    shifted), which loads and reads as a reader; readers of another vocabulary are refused."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from qa.train.export import average
+
+    shifted = tmp_path / "shifted"
+    shutil.copytree(BUNDLED, shifted)
+    state = load_file(str(BUNDLED / "model.safetensors"))
+    bias = "qa_outputs.bias"
+    save_file({**state, bias: state[bias] + 1.0}, str(shifted / "model.safetensors"))
+    out = average([BUNDLED, shifted], tmp_path / "mean")
+    mean = load_file(str(out / "model.safetensors"))
+    torch.testing.assert_close(mean[bias], (state[bias].float() + 0.5).half())
+    assert all(torch.equal(mean[k], state[k]) for k in state if k != bias)
+    assert "the element-wise mean of 2 runs' weights" in (out / "README.md").read_text(encoding="utf-8")
+    context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
+    _, a, b = BundledReader(out).read("2024年深圳人工智能产业规模是多少？", [context])[0]
+    assert context[a:b] == "3600亿元"
+
+    (shifted / "tokenizer.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match="only exports of one base and vocabulary average"):
+        average([BUNDLED, shifted], tmp_path / "refused")
+    with pytest.raises(ValueError, match="at least two"):
+        average([BUNDLED], tmp_path / "refused")
+
+
 def test_reader_reads_a_span_verbatim(reader):
     context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
     prob, a, b = reader.read("2024年深圳人工智能产业规模是多少？", [context])[0]
