@@ -123,13 +123,32 @@ def strip_space(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
+# A span never ends in these: the CMRC metric ignores them, a reader of the answer sees them as debris.
+TRAILING_PUNCT = frozenset("。，、；：！？,;:!?")
+CLOSERS = {"”": "“", "」": "「", "』": "『", "）": "（", ")": "(", "》": "《", "’": "‘", "】": "【"}
+OPENERS = {o: c for c, o in CLOSERS.items()}
+
+
 def tidy(text: str, a: int, b: int) -> tuple[int, int]:
-    """A decoded span's characters [a, b) of ``text`` without outer whitespace or a trailing 的 (「174米长的」; a
-    span of three characters or more). On validation articles the reader's spans ended in 的 28 times in 2,838
-    and dropping it raised EM on three of five sets (the others equal), F1 on all; gold answers end in 的 0.2%
-    of the time."""
+    """A decoded span's characters [a, b) of ``text`` without outer whitespace, trailing clause punctuation
+    (「…车型。」), a quotation mark or bracket the span does not open or close (「《理想國」, 「…迭代。”」), or
+    a trailing 的 where the model ended the span (「174米长的」; three characters or more). Never empty when [a, b)
+    held a character.
+    Reader alone on 2,000 validation questions (400 × 5 sets): 192 spans changed, CMRC-metric EM/F1 equal
+    (it ignores that punctuation) or higher (XQuAD's ASCII brackets), answers exactly as annotated 1,114 → 1,128
+    (no set fewer); on 2,838, the 的 rule changed 28 spans, EM +0.3 to +0.5 on three sets, F1 +0.1 on all, and
+    gold answers end in 的 0.2% of the time."""
     a, b = strip_space(text, a, b)
-    if b - a >= 3 and text[b - 1] == "的":
+    end = b
+    while b - a > 1:
+        last, first, span = text[b - 1], text[a], text[a:b]
+        if last in TRAILING_PUNCT or (last in CLOSERS and span.count(CLOSERS[last]) < span.count(last)):
+            a, b = strip_space(text, a, b - 1)
+        elif first in OPENERS and span.count(OPENERS[first]) < span.count(first):
+            a, b = strip_space(text, a + 1, b)
+        else:
+            break
+    if b == end and b - a >= 3 and text[b - 1] == "的":  # a clause's final 的 (「…所写成的。」) stays
         b -= 1
     return a, b
 

@@ -52,3 +52,22 @@ def test_tidy_drops_outer_whitespace_and_a_trailing_de():
     assert text[slice(*tidy(text, 0, 4))] == "一幅1"
     two = text.index("目的")
     assert text[slice(*tidy(text, two, two + 2))] == "目的"  # two characters: a word, kept whole
+
+
+def test_tidy_drops_trailing_punctuation_and_unpaired_quotes_but_keeps_pairs():
+    def tidied(text: str) -> str:
+        return text[slice(*tidy(text, 0, len(text)))]
+
+    assert tidied("20万辆搭载城市NOA(领航辅助驾驶)的量产车型。") == "20万辆搭载城市NOA(领航辅助驾驶)的量产车型"
+    assert (
+        tidied("2小时内即可获取最新耗材和套件，助力产品快速迭代。” ")
+        == "2小时内即可获取最新耗材和套件，助力产品快速迭代"
+    )
+    assert tidied("《理想國") == "理想國" and tidied("《理想國》") == "《理想國》"
+    assert tidied("“训力券”“语料券”") == "“训力券”“语料券”"
+    assert tidied("金德里德医疗保健和PharMerica)。") == "金德里德医疗保健和PharMerica"
+    assert tidied("亦是安部自身的经验所写成的。") == "亦是安部自身的经验所写成的"  # a clause's 的 stays
+    assert tidied("。") == "。"  # never emptied
+    text = "目前已交付20万辆，"
+    a = text.index("20")
+    assert text[slice(*tidy(text, a, len(text)))] == "20万辆"  # offsets into the whole text
