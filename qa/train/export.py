@@ -113,13 +113,14 @@ def _training_summary(checkpoint: Path) -> str:
         for k in ("questions", "windows", "steps", "batch", "lr", "epochs", "hard_negative", "swap_negative")
         if k in info
     )
-    init = Path(info["init"]) if info.get("init") else None
-    if init is not None and init.is_dir():  # an exported reader folder: the training its model card names
-        earlier = _card_training(init)
-        summary += f"; continuing {init} ({earlier})" if earlier else f"; continuing {init}"
-    elif init is not None:  # an earlier run's checkpoint, its train_info.json beside it
-        earlier = _training_summary(init)
-        summary += f"; continuing {'a run of ' + earlier if earlier else init}"
+    if info.get("init"):
+        init = Path(info["init"])
+        if init.is_dir():  # an exported reader folder: the training its model card names
+            earlier = _card_training(init)
+            summary += f"; continuing {init}" + (f" ({earlier})" if earlier else "")
+        else:  # an earlier run's checkpoint, its train_info.json beside it
+            earlier = _training_summary(init)
+            summary += f"; continuing {'a run of ' + earlier if earlier else init}"
     return summary
 
 
