@@ -7,6 +7,8 @@ import logging
 import time
 from pathlib import Path
 
+from qa.config import cpu_bf16_flags
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
@@ -48,11 +50,10 @@ def machine() -> str:
     import platform
 
     cpu = platform.processor() or platform.machine()
-    try:  # the model and its bfloat16 instructions: the reader's speed depends on them
+    try:  # the model and its bfloat16 instructions: the reader's speed and precision (``auto``) depend on them
         info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
         model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
-        flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-        bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags] or ["no bf16 instructions"]
+        bf16 = cpu_bf16_flags(info) or ["no bf16 instructions: float32"]
         cpu = f"{model or cpu} ({', '.join(bf16)})"
     except OSError:
         pass

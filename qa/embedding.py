@@ -250,9 +250,7 @@ class Embedder:
     """A loaded embedding model that returns L2-normalised float32 vectors: a sentence-transformers model,
     or (static-embedding folders such as the bundled ``zh-static``) ``StaticModel``."""
 
-    def __init__(
-        self, spec: ModelSpec, device: str = "cpu", offline: bool = False, precision: str = "bfloat16"
-    ) -> None:
+    def __init__(self, spec: ModelSpec, device: str = "cpu", offline: bool = False, precision: str = "auto") -> None:
         """``offline``: never ask the hub (``Settings.offline``, i.e. $HF_HUB_OFFLINE); ``precision``: how the
         bundled e5 model embeds batches (``Settings.precision``)."""
         from .config import is_bfloat16

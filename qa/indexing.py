@@ -58,7 +58,7 @@ def model_name(model: str | Embedder | None) -> str:
     return model.name if isinstance(model, Embedder) else resolve(model).name
 
 
-def load_embedder(model: str | Embedder | None, offline: bool = False, precision: str = "bfloat16") -> Embedder:
+def load_embedder(model: str | Embedder | None, offline: bool = False, precision: str = "auto") -> Embedder:
     if isinstance(model, Embedder):
         return model
     return Embedder(resolve(model), offline=offline, precision=precision)
@@ -179,7 +179,7 @@ def build_index(
 
 
 def load_index(
-    index_dir: str | Path, model: str | Embedder | None = None, offline: bool = False, precision: str = "bfloat16"
+    index_dir: str | Path, model: str | Embedder | None = None, offline: bool = False, precision: str = "auto"
 ) -> tuple[store_mod.StoredIndex, Embedder]:
     """A built index and its embedding model; ``model`` (if given) must be the one the index was built with."""
     stored = store_mod.load(Path(index_dir))
@@ -200,7 +200,7 @@ def open_index(
     model: str | Embedder | None = None,
     offline: bool = False,
     store: str | None = None,
-    precision: str = "bfloat16",
+    precision: str = "auto",
 ) -> tuple[store_mod.StoredIndex, Embedder]:
     """The index in ``index_dir``, (re)built first if missing or stale for ``source``.
 

@@ -94,9 +94,10 @@ class BundledReader:
         n_passages: int | None = None,
         max_answer_tokens: int | None = None,
         threshold: float | None = None,
-        precision: str = "bfloat16",
+        precision: str = "auto",
     ) -> None:
-        """``precision`` (``Settings.precision``): ``bfloat16`` (autocast, Linears in bfloat16) or ``float32``."""
+        """``precision`` (``Settings.precision``): ``bfloat16`` (autocast, Linears in bfloat16), ``float32``, or
+        ``auto`` (bfloat16 where the CPU has bfloat16 instructions, ``config.native_bfloat16``)."""
         from ..bert import BertConfig, safetensors_shapes
         from ..config import is_bfloat16
 

@@ -15,7 +15,8 @@ sets the share) and, with ``--swap-negative``, a share of the questions that nam
 about another title or answer instead, over their answer window, as no-answer.
 
 Settings follow the CPU probe in the reader issue: windows of 192 tokens overlapping by 64, frozen
-word embeddings, no dropout, bf16 autocast, batch 32, AdamW lr 1e-4, 6% warm-up then linear decay.
+word embeddings, no dropout, bf16 autocast (``--precision``; by default where the CPU has bfloat16
+instructions), batch 32, AdamW lr 1e-4, 6% warm-up then linear decay.
 Checkpoints every ``--checkpoint-every`` steps; rerunning the same command resumes.
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import PRECISIONS, is_bfloat16
 from ..eval import squad
 from ..reading.windows import MAX_LEN, OVERLAP, Window, batch, context_tokens, question_ids, windows
 from . import BENCH_DATA
@@ -203,18 +205,23 @@ def train(
     train_embeddings: bool = False,
     hard_negative: float = 0.25,
     swap_negative: float = 0.0,
+    precision: str = "auto",
 ) -> Path:
     """Fine-tune ``base`` (or, with ``init``, continue from that earlier run's checkpoint or exported reader folder
     with a fresh optimizer and schedule) for ``epochs`` passes; checkpoints in ``work``, resumed when present.
     The word embeddings stay frozen unless ``train_embeddings``; ``hard_negative``: the share of questions that also
     get a no-answer window of another paragraph of their article; ``swap_negative``: of those naming their title,
-    the share also asked about another title or answer (``swapped``)."""
+    the share also asked about another title or answer (``swapped``); ``precision``: the forward passes' arithmetic
+    (``config.PRECISIONS``; ``auto``: bfloat16 autocast where the CPU has bfloat16 instructions, float32 elsewhere,
+    where emulated bfloat16 would be several times slower)."""
     import torch
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
 
     from ..encoder import BertConfig, BertForQuestionAnswering
 
+    bf16 = is_bfloat16(precision)
+    log.info("forward passes in %s", "bfloat16 autocast" if bf16 else "float32")
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)
     if threads:
@@ -278,7 +285,7 @@ def train(
     while step < total:
         b = batches[step]
         ids, att = (torch.from_numpy(x) for x in batch([e.window for e in b]))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             start, end = model(ids, att)
         neg = torch.finfo(start.dtype).min
         start, end = start.masked_fill(att == 0, neg), end.masked_fill(att == 0, neg)
@@ -327,6 +334,7 @@ def train(
                 "train_embeddings": train_embeddings,
                 "hard_negative": hard_negative,
                 "swap_negative": swap_negative,
+                "precision": "bfloat16" if bf16 else "float32",
             },
             indent=1,
         ),
@@ -379,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="share of questions naming their article's title also asked, as no-answer, about another title or answer",
+    )
+    ap.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="forward passes in bfloat16 autocast or float32; auto: bfloat16 where the CPU has bfloat16 instructions",
     )
     ap.add_argument("--export", action="store_true", help="write the trained reader into --out")
     ap.add_argument(
@@ -433,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         args.train_embeddings,
         args.hard_negative,
         args.swap_negative,
+        args.precision,
     )
     return 0
 

@@ -353,7 +353,13 @@ def test_reading_the_anchor_window_first_gives_the_answer_of_reading_every_windo
         reader.anchor_stop = was
 
 
-def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(reader):
+@pytest.fixture(scope="module")
+def bf16_reader():
+    """The reader in bfloat16 whatever the CPU (``auto`` picks float32 where it has no bfloat16 instructions)."""
+    return BundledReader(precision="bfloat16")
+
+
+def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(bf16_reader):
     """The reader's Linear weights are cast to bfloat16 once at load instead of by autocast on every forward:
     the logits equal those of the float32 weights from the file under autocast."""
     import torch
@@ -361,6 +367,7 @@ def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(reader
 
     from qa.encoder import BertForQuestionAnswering
 
+    reader = bf16_reader
     reader.warm_up()
     linears = [m for m in reader.model.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
@@ -374,7 +381,7 @@ def test_reader_weights_are_kept_in_bfloat16_and_give_the_autocast_logits(reader
         assert float(w.std()) > 0.1  # real logits, not a constant
 
 
-def test_a_float32_reader_keeps_float32_weights_and_reads_the_same_span(reader):
+def test_a_float32_reader_keeps_float32_weights_and_reads_the_same_span(bf16_reader):
     """``QA_PRECISION=float32``: no bfloat16 anywhere; the span and its probability match the bfloat16 reader's."""
     import torch
 
@@ -383,12 +390,25 @@ def test_a_float32_reader_keeps_float32_weights_and_reads_the_same_span(reader):
     assert all(p.dtype == torch.float32 for p in fp32.model.parameters())
     context = "2024年，深圳人工智能产业规模突破3600亿元，汇聚企业超2800家，均居全国前列。"
     (p32, a32, b32), (p16, a16, b16) = (
-        r.read("2024年深圳人工智能产业规模是多少？", [context])[0] for r in (fp32, reader)
+        r.read("2024年深圳人工智能产业规模是多少？", [context])[0] for r in (fp32, bf16_reader)
     )
     assert (a32, b32) == (a16, b16) and context[a32:b32] == "3600亿元"
     assert p32 == pytest.approx(p16, abs=0.02) and p32 != p16  # float32 arithmetic really ran
     with pytest.raises(ValueError, match="precision must be one of"):
         BundledReader(precision="half")
+
+
+def test_the_default_precision_is_bfloat16_only_where_the_cpu_has_bfloat16_instructions(reader):
+    """``auto`` (the default): bfloat16 where /proc/cpuinfo names AVX512-BF16 or AMX, else float32, whose
+    weights the loaded reader then holds (torch would emulate bfloat16 there, 6x slower than float32)."""
+    import torch
+
+    from qa.config import native_bfloat16
+
+    reader.warm_up()
+    dtypes = {m.weight.dtype for m in reader.model.modules() if isinstance(m, torch.nn.Linear)}
+    assert reader.bf16 is native_bfloat16()
+    assert dtypes == {torch.bfloat16 if native_bfloat16() else torch.float32}
 
 
 def test_question_longer_than_the_window_is_cut_and_answered(reader):

@@ -77,5 +77,5 @@ def test_e5_questions_in_numpy_equal_the_torch_encoder():
     with torch.inference_mode():
         exact = mean_pool(e5.torch_model(ids, att), att).numpy()
     np.testing.assert_allclose(fast, exact, atol=1e-5)
-    batch = e5.encode(texts * 3)  # > FEW: torch in bfloat16
+    batch = e5.encode(texts * 3)  # > FEW: torch, in bfloat16 where the CPU has it (``auto``)
     assert float(np.min(np.sum(batch[:3] * fast, axis=1))) > 0.999

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import ROOT, Settings
+from qa.config import ROOT, Settings, cpu_bf16_flags, is_bfloat16, native_bfloat16
 
 
 def test_from_env_reads_every_variable(tmp_path):
@@ -56,8 +56,25 @@ def test_a_bad_number_names_the_variable():
 
 
 def test_an_unknown_precision_names_the_choices():
-    with pytest.raises(ValueError, match=r"\$QA_PRECISION must be one of bfloat16, float32, not 'fp8'"):
+    with pytest.raises(ValueError, match=r"\$QA_PRECISION must be one of auto, bfloat16, float32, not 'fp8'"):
         Settings.from_env({"QA_PRECISION": "fp8"})
+
+
+ZEN3 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma avx512f\n"
+ZEN4 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
+SAPPHIRE = "processor\t: 0\nflags\t\t: avx512f avx512_bf16 amx_bf16 amx_tile\n"
+
+
+def test_the_cpus_bfloat16_instructions_are_read_from_its_flags():
+    assert cpu_bf16_flags(ZEN3) == [] and cpu_bf16_flags("") == []
+    assert cpu_bf16_flags(ZEN4) == ["avx512_bf16"]
+    assert cpu_bf16_flags(SAPPHIRE) == ["amx_bf16", "avx512_bf16"]
+
+
+def test_auto_precision_is_bfloat16_exactly_where_the_cpu_has_it():
+    assert Settings().precision == "auto" and Settings.from_env({"QA_PRECISION": "AUTO"}).precision == "auto"
+    assert is_bfloat16("auto") is native_bfloat16() is bool(cpu_bf16_flags())
+    assert is_bfloat16("bfloat16") and not is_bfloat16("float32")
 
 
 def test_options_override_and_none_leaves_a_field(tmp_path):
