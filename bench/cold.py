@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 
-from .common import ROOT, table, write
+from .common import ROOT, machine, table, write
 
 QUESTION = "星尘智能交付了多少台？"
 ENGLISH_QUESTION = "How many units has Stardust Intelligence delivered?"
@@ -127,7 +127,7 @@ def run(limit: int | None = None) -> dict:
         },
     ]
     md = (
-        f"### Cold start (2 CPU cores; median of {RUNS} fresh processes, the app's of 2; "
+        f"### Cold start ({machine()}; median of {RUNS} fresh processes, the app's of 2; "
         "goal: CLI ≤ 3 s, app ≤ 5 s)\n\n" + table(rows, ["measure", "value", "unit", "vs baseline"])
     )
     write("cold", {"rows": rows, "runs": RUNS}, md)

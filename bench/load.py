@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .common import DATA, ROOT, table, write
+from .common import DATA, ROOT, machine, table, write
 
 REQUEST_TIMEOUT_S = 60
 
@@ -169,7 +169,7 @@ def run(limit: int | None = None) -> dict:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
     md = (
-        "### Through the app (gradio_client on loopback)\n\n"
+        f"### Through the app (gradio_client on loopback; {machine()})\n\n"
         "Cold start (new process, index built from scratch) to first answer: "
         f"{single['cold_start_to_first_answer_s']:.1f} s; "
         f"one client, {single['sequential_requests']} sequential `/ask` calls: "

@@ -15,7 +15,7 @@ from qa import QA, Settings
 from qa.engine import clean_question
 from qa.eval import harness, squad
 
-from .common import DATA, ROOT, SEEDS_DIR, table, write
+from .common import DATA, ROOT, SEEDS_DIR, machine, table, write
 
 
 def _pcts(xs: list[float]) -> dict:
@@ -136,8 +136,6 @@ def run(limit: int | None = None) -> dict:
             "unit": "chunks/s",
         }
     )
-    md = "### Speed (2 CPU cores, no GPU; default model e5-small, reader on)\n\n" + table(
-        rows, ["measure", "value", "unit"]
-    )
+    md = f"### Speed ({machine()}; default model e5-small, reader on)\n\n" + table(rows, ["measure", "value", "unit"])
     write("speed", {"rows": rows}, md)
     return {"rows": rows}
